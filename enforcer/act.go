@@ -1,0 +1,315 @@
+package enforcer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/awsaudit/awsaudit/internal/document"
+	"github.com/awsaudit/awsaudit/internal/logkey"
+)
+
+// Target is a violator chosen for action, as the deciding read saw it.
+type Target struct {
+	Instance Instance
+	Decision Decision
+}
+
+// Result is what happened to one target.
+type Result struct {
+	// Instance and Decision are as of the latest read: the second read when it happened.
+	Instance Instance
+	Decision Decision
+	Outcome  document.Outcome
+	// Err is why the action failed (Outcome Failed).
+	Err error
+	// Note says what a reader of the document should know, such as "already stopped".
+	Note string
+	// The protection flags as they were before awsaudit touched them; nil when not read.
+	DisableAPITermination, DisableAPIStop *bool
+}
+
+// Actor takes the safe actions. Before acting it reads each instance again and decides it again;
+// it records the protection flags, turns them off only as far as the action needs, and turns
+// them back on if the action then fails; it acts in small per-Availability-Zone batches and, when
+// a batch call fails, reads the states again and retries each instance that did not change on its
+// own, so every instance gets its real outcome and one failure never stops the others.
+type Actor struct {
+	Policy *Policy
+	// Users checks IAM users when re-deciding; nil when the policy checks none.
+	Users *Users
+	Now   func() time.Time
+	Log   *slog.Logger
+	// BatchSize is the most instances in one stop or terminate call (default 50).
+	BatchSize int
+}
+
+const defaultBatchSize = 50
+
+// Act stops or terminates the targets, all in region, and returns one result per target in the
+// targets' order. action must be stop or terminate.
+func (a *Actor) Act(ctx context.Context, api EC2API, region string, action Action, targets []Target) []Result {
+	results := make([]Result, len(targets))
+	for i, t := range targets {
+		results[i] = Result{Instance: t.Instance, Decision: t.Decision}
+	}
+	if !action.Destructive() {
+		for i := range results {
+			results[i].Outcome, results[i].Err = document.Failed, fmt.Errorf("action %q does not act", action)
+		}
+		return results
+	}
+	if len(targets) == 0 {
+		return results
+	}
+	live := a.secondRead(ctx, api, region, action, results)
+	ready := a.unprotect(ctx, api, action, results, live)
+	a.execute(ctx, api, region, action, results, ready)
+	for _, i := range ready {
+		if results[i].Outcome == document.Failed {
+			a.restore(ctx, api, action, &results[i])
+		}
+	}
+	for i := range results {
+		r := &results[i]
+		lvl := slog.LevelInfo
+		if r.Outcome == document.Failed {
+			lvl = slog.LevelError
+		}
+		attrs := []any{logkey.Region, region, logkey.InstanceID, r.Instance.ID, logkey.Action, string(action), logkey.Outcome, string(r.Outcome)}
+		if r.Err != nil {
+			attrs = append(attrs, logkey.Error, r.Err.Error())
+		}
+		a.Log.Log(ctx, lvl, "acted on violator", attrs...)
+	}
+	return results
+}
+
+// secondRead reads the targets again just before acting and decides them again. It returns the
+// indexes of the results still to act on; the others have their outcome.
+func (a *Actor) secondRead(ctx context.Context, api EC2API, region string, action Action, results []Result) []int {
+	ids := make([]string, len(results))
+	for i := range results {
+		ids[i] = results[i].Instance.ID
+	}
+	fresh, err := ReadInstances(ctx, api, region, ids)
+	if err != nil {
+		for i := range results {
+			results[i].Outcome, results[i].Err = document.Failed, fmt.Errorf("second read before acting: %w", err)
+		}
+		return nil
+	}
+	now := a.Now()
+	var live []int
+	for i := range results {
+		r := &results[i]
+		in, ok := fresh[r.Instance.ID]
+		if !ok {
+			r.Outcome, r.Note = document.Gone, "not found by the second read"
+			continue
+		}
+		r.Instance = in
+		if in.Gone() {
+			r.Outcome, r.Note = document.Gone, "already "+in.State
+			continue
+		}
+		var facts *Facts
+		if a.Users != nil {
+			facts, _ = a.Users.Facts(ctx, a.Policy.IAMUserNames(in.Tags))
+		}
+		r.Decision = Decide(&in, a.Policy, facts, now)
+		if r.Decision.Verdict != Violator {
+			r.Outcome, r.Note = document.NowCompliant, "second read: "+string(r.Decision.Verdict)
+			continue
+		}
+		if action == ActionStop && (in.State == "stopped" || in.State == "stopping") {
+			r.Outcome, r.Note = document.Stopped, "already "+in.State+"; nothing done"
+			continue
+		}
+		live = append(live, i)
+	}
+	return live
+}
+
+// unprotect reads and records the protection flags of the live results and turns off those the
+// action needs off: terminating needs both off (stop protection also blocks termination),
+// stopping needs stop protection off. It returns the indexes ready to act on.
+func (a *Actor) unprotect(ctx context.Context, api EC2API, action Action, results []Result, live []int) []int {
+	var ready []int
+	for _, i := range live {
+		r := &results[i]
+		id := r.Instance.ID
+		stop, err := readFlag(ctx, api, id, types.InstanceAttributeNameDisableApiStop)
+		if err != nil {
+			r.Outcome, r.Err = document.Failed, err
+			continue
+		}
+		r.DisableAPIStop = aws.Bool(stop)
+		if action == ActionTerminate {
+			term, err := readFlag(ctx, api, id, types.InstanceAttributeNameDisableApiTermination)
+			if err != nil {
+				r.Outcome, r.Err = document.Failed, err
+				continue
+			}
+			r.DisableAPITermination = aws.Bool(term)
+			if term {
+				if err := setFlag(ctx, api, id, types.InstanceAttributeNameDisableApiTermination, false); err != nil {
+					r.Outcome, r.Err = document.Failed, err
+					continue
+				}
+			}
+		}
+		if stop {
+			if err := setFlag(ctx, api, id, types.InstanceAttributeNameDisableApiStop, false); err != nil {
+				r.Outcome, r.Err = document.Failed, err
+				a.restore(ctx, api, action, r)
+				continue
+			}
+		}
+		ready = append(ready, i)
+	}
+	return ready
+}
+
+// restore turns back on the protection awsaudit turned off for a result whose action failed.
+func (a *Actor) restore(ctx context.Context, api EC2API, action Action, r *Result) {
+	var errs []error
+	if action == ActionTerminate && aws.ToBool(r.DisableAPITermination) {
+		if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiTermination, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if aws.ToBool(r.DisableAPIStop) {
+		if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiStop, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		err := fmt.Errorf("restoring protection after the failed action: %w", errors.Join(errs...))
+		r.Err = errors.Join(r.Err, err)
+		a.Log.ErrorContext(ctx, "protection left off", logkey.InstanceID, r.Instance.ID, logkey.Error, err.Error())
+	}
+}
+
+func readFlag(ctx context.Context, api EC2API, id string, attr types.InstanceAttributeName) (bool, error) {
+	out, err := api.DescribeInstanceAttribute(ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: aws.String(id), Attribute: attr})
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", attr, err)
+	}
+	var v *types.AttributeBooleanValue
+	switch attr {
+	case types.InstanceAttributeNameDisableApiTermination:
+		v = out.DisableApiTermination
+	case types.InstanceAttributeNameDisableApiStop:
+		v = out.DisableApiStop
+	}
+	return v != nil && aws.ToBool(v.Value), nil
+}
+
+func setFlag(ctx context.Context, api EC2API, id string, attr types.InstanceAttributeName, on bool) error {
+	in := &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(id)}
+	v := &types.AttributeBooleanValue{Value: aws.Bool(on)}
+	switch attr {
+	case types.InstanceAttributeNameDisableApiTermination:
+		in.DisableApiTermination = v
+	case types.InstanceAttributeNameDisableApiStop:
+		in.DisableApiStop = v
+	}
+	if _, err := api.ModifyInstanceAttribute(ctx, in); err != nil {
+		return fmt.Errorf("setting %s to %t: %w", attr, on, err)
+	}
+	return nil
+}
+
+// execute acts on the ready results in per-Availability-Zone batches.
+func (a *Actor) execute(ctx context.Context, api EC2API, region string, action Action, results []Result, ready []int) {
+	size := a.BatchSize
+	if size <= 0 {
+		size = defaultBatchSize
+	}
+	byZone := map[string][]int{}
+	var zones []string
+	for _, i := range ready {
+		z := results[i].Instance.AvailabilityZone
+		if _, ok := byZone[z]; !ok {
+			zones = append(zones, z)
+		}
+		byZone[z] = append(byZone[z], i)
+	}
+	slices.Sort(zones)
+	for _, z := range zones {
+		for batch := range slices.Chunk(byZone[z], size) {
+			a.actBatch(ctx, api, region, action, results, batch)
+		}
+	}
+}
+
+// actBatch acts on one batch. When the call fails, AWS may still have acted on some of the
+// instances (those in other zones, or all but the one it refused), so the states are read again
+// and each instance that did not change is tried on its own.
+func (a *Actor) actBatch(ctx context.Context, api EC2API, region string, action Action, results []Result, batch []int) {
+	ids := make([]string, len(batch))
+	for k, i := range batch {
+		ids[k] = results[i].Instance.ID
+	}
+	err := call(ctx, api, action, ids)
+	if err == nil {
+		for _, i := range batch {
+			results[i].Outcome = success(action)
+		}
+		return
+	}
+	a.Log.WarnContext(ctx, "batch action failed; reading states again", logkey.Region, region, logkey.Action, string(action), logkey.Count, len(ids), logkey.Error, err.Error())
+	states, rerr := ReadInstances(ctx, api, region, ids)
+	for _, i := range batch {
+		r := &results[i]
+		if rerr == nil {
+			if in, ok := states[r.Instance.ID]; ok && reached(action, in.State) {
+				r.Instance.State = in.State
+				r.Outcome = success(action)
+				continue
+			}
+		}
+		if len(batch) > 1 {
+			err = call(ctx, api, action, []string{r.Instance.ID})
+		}
+		if err != nil {
+			r.Outcome, r.Err = document.Failed, fmt.Errorf("%s: %w", action, err)
+			continue
+		}
+		r.Outcome = success(action)
+	}
+}
+
+func call(ctx context.Context, api EC2API, action Action, ids []string) error {
+	var err error
+	switch action {
+	case ActionTerminate:
+		_, err = api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+	case ActionStop:
+		_, err = api.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: ids})
+	}
+	return err
+}
+
+func success(action Action) document.Outcome {
+	if action == ActionStop {
+		return document.Stopped
+	}
+	return document.Terminated
+}
+
+// reached reports whether state shows the action happened.
+func reached(action Action, state string) bool {
+	if action == ActionStop {
+		return state == "stopping" || state == "stopped"
+	}
+	return state == "shutting-down" || state == "terminated"
+}

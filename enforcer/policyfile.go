@@ -1,0 +1,283 @@
+package enforcer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// policyFile is the policy file's schema, YAML or JSON. README.md shows an example of every
+// field. Unknown fields are refused, so a typo never silently weakens a policy.
+type policyFile struct {
+	Version           int            `json:"version" yaml:"version"`
+	Regions           []string       `json:"regions" yaml:"regions"`
+	Tags              []fileTag      `json:"tags" yaml:"tags"`
+	CaseSensitiveKeys bool           `json:"case_sensitive_keys" yaml:"case_sensitive_keys"`
+	Grace             *durationValue `json:"grace" yaml:"grace"`
+	Action            string         `json:"action" yaml:"action"`
+	Exemption         *struct {
+		Tag         string         `json:"tag" yaml:"tag"`
+		MaxDuration *durationValue `json:"max_duration" yaml:"max_duration"`
+	} `json:"exemption" yaml:"exemption"`
+	Managed *struct {
+		Action string            `json:"action" yaml:"action"`
+		Tags   map[string]string `json:"tags" yaml:"tags"`
+	} `json:"managed" yaml:"managed"`
+	Canary *struct {
+		Tags   map[string]string `json:"tags" yaml:"tags"`
+		Name   string            `json:"name" yaml:"name"`
+		States []string          `json:"states" yaml:"states"`
+	} `json:"canary" yaml:"canary"`
+	Accounts []string `json:"accounts" yaml:"accounts"`
+	Limits   *struct {
+		MaxActions        int     `json:"max_actions" yaml:"max_actions"`
+		MaxActionsPercent float64 `json:"max_actions_percent" yaml:"max_actions_percent"`
+	} `json:"limits" yaml:"limits"`
+}
+
+// fileTag is one required tag: a plain key, or a mapping with its rule.
+type fileTag struct {
+	Key     string   `json:"key" yaml:"key"`
+	Values  []string `json:"values" yaml:"values"`
+	Pattern string   `json:"pattern" yaml:"pattern"`
+	IAMUser bool     `json:"iam_user" yaml:"iam_user"`
+}
+
+type fileTagFields fileTag
+
+// UnmarshalYAML accepts a plain key or a mapping.
+func (t *fileTag) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&t.Key)
+	}
+	var f fileTagFields
+	if err := n.Decode(&f); err != nil {
+		return err
+	}
+	*t = fileTag(f)
+	return nil
+}
+
+// UnmarshalJSON accepts a plain key or an object.
+func (t *fileTag) UnmarshalJSON(b []byte) error {
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte(`"`)) {
+		return json.Unmarshal(b, &t.Key)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	var f fileTagFields
+	if err := d.Decode(&f); err != nil {
+		return err
+	}
+	*t = fileTag(f)
+	return nil
+}
+
+// durationValue holds a duration as written: a number (of minutes for grace, days for
+// exemptions) or a string such as "90m" or "30d".
+type durationValue struct{ raw string }
+
+// UnmarshalYAML keeps the scalar as written.
+func (v *durationValue) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a number or a duration such as 90m", n.Line)
+	}
+	v.raw = n.Value
+	return nil
+}
+
+// UnmarshalJSON keeps a number or string as written.
+func (v *durationValue) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v.raw = s
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return errors.New("want a number or a duration such as 90m")
+	}
+	v.raw = n.String()
+	return nil
+}
+
+// ParseGrace reads a grace period: a number of minutes, as the original -g took it, or a Go
+// duration such as 90m or 2h. Negative values are refused.
+func ParseGrace(s string) (time.Duration, error) {
+	return parseDurationIn(s, time.Minute, "minutes")
+}
+
+// parseDurationIn reads a non-negative duration: a bare number counts unit, a string may be a Go
+// duration or a number of days such as 30d.
+func parseDurationIn(s string, unit time.Duration, unitName string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var d time.Duration
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		d = time.Duration(f * float64(unit))
+	} else if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number of %s or a duration such as 90m or 30d", s, unitName)
+		}
+		d = time.Duration(n * float64(24*time.Hour))
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return 0, fmt.Errorf("%q is not a number of %s or a duration such as 90m or 30d", s, unitName)
+	}
+	if d < 0 || strings.HasPrefix(s, "-") {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}
+
+// LoadPolicyFile reads and parses a policy file (YAML, or JSON when the name ends in .json or the
+// content starts with "{"). The result is not validated: apply flags, then call Validate.
+func LoadPolicyFile(path string) (*Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy file: %w", err)
+	}
+	p, err := ParsePolicy(b, strings.EqualFold(filepath.Ext(path), ".json"))
+	if err != nil {
+		return nil, fmt.Errorf("policy file %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// ParsePolicy parses a policy document, YAML or JSON. The result is not validated.
+func ParsePolicy(b []byte, isJSON bool) (*Policy, error) {
+	var f policyFile
+	if isJSON || bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&f); err != nil {
+			return nil, jsonError(b, err)
+		}
+	} else {
+		d := yaml.NewDecoder(bytes.NewReader(b))
+		d.KnownFields(true)
+		if err := d.Decode(&f); err != nil {
+			return nil, yamlError(err)
+		}
+	}
+	return f.policy()
+}
+
+// yamlError turns yaml.v3's multi-line errors into one line without Go type names.
+func yamlError(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errors.New("the file is empty")
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, goTypeName.ReplaceAllString(l, ""))
+		}
+	}
+	return errors.New(strings.Join(parts, "; "))
+}
+
+var goTypeName = regexp.MustCompile(` (in|into) (type )?[\w.\[\]*]*enforcer\.\w+`)
+
+// jsonError adds the line number to a JSON syntax error and drops Go type names.
+func jsonError(b []byte, err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line := 1 + bytes.Count(b[:min(int(se.Offset), len(b))], []byte("\n"))
+		return fmt.Errorf("line %d: %v", line, se)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("field %s: want %s, found %s", te.Field, te.Type.Kind(), te.Value)
+	}
+	if errors.Is(err, io.EOF) {
+		return errors.New("the file is empty")
+	}
+	return errors.New(goTypeName.ReplaceAllString(strings.TrimPrefix(err.Error(), "json: "), ""))
+}
+
+// policy turns the file into a Policy, with defaults where the file is silent.
+func (f *policyFile) policy() (*Policy, error) {
+	if f.Version != 0 && f.Version != 1 {
+		return nil, fmt.Errorf("version %d is not supported (want 1)", f.Version)
+	}
+	p := New()
+	var errs []error
+	p.Regions = f.Regions
+	p.CaseSensitiveKeys = f.CaseSensitiveKeys
+	for i, t := range f.Tags {
+		r := TagRule{Key: t.Key, Values: t.Values, IAMUser: t.IAMUser}
+		if t.Pattern != "" {
+			re, err := regexp.Compile(t.Pattern)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("tags: entry %d (%q): bad pattern: %v", i+1, t.Key, err))
+			}
+			r.Pattern = re
+		}
+		p.Tags = append(p.Tags, r)
+	}
+	if f.Grace != nil {
+		g, err := ParseGrace(f.Grace.raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("grace: %w", err))
+		}
+		p.Grace = g
+	}
+	if f.Action != "" {
+		a, err := ParseAction(f.Action)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("action: %w", err))
+		}
+		p.Action = a
+	}
+	if e := f.Exemption; e != nil {
+		if e.Tag != "" {
+			p.Exemption.Tag = e.Tag
+		}
+		if e.MaxDuration != nil {
+			d, err := parseDurationIn(e.MaxDuration.raw, 24*time.Hour, "days")
+			if err != nil {
+				errs = append(errs, fmt.Errorf("exemption: max_duration: %w", err))
+			}
+			p.Exemption.Max = d
+		}
+	}
+	if m := f.Managed; m != nil {
+		switch strings.ToLower(strings.TrimSpace(m.Action)) {
+		case "", "report":
+		case "enforce":
+			p.EnforceManaged = true
+		default:
+			errs = append(errs, fmt.Errorf("managed: action %q: want report or enforce", m.Action))
+		}
+		for k, v := range m.Tags {
+			p.ManagedTags[k] = v
+		}
+	}
+	if c := f.Canary; c != nil {
+		if c.Tags != nil {
+			p.Canary.Tags = c.Tags
+		}
+		if c.Name != "" {
+			p.Canary.Name = c.Name
+		}
+		if c.States != nil {
+			p.Canary.States = c.States
+		}
+	}
+	p.Accounts = f.Accounts
+	if l := f.Limits; l != nil {
+		p.Limits = Limits{MaxActions: l.MaxActions, MaxPercent: l.MaxActionsPercent}
+	}
+	return p, errors.Join(errs...)
+}

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/awsaudit/awsaudit/enforcer"
+	"github.com/awsaudit/awsaudit/internal/awsapi"
+	"github.com/awsaudit/awsaudit/reconciler"
+)
+
+func runSweep(ctx context.Context, args []string, env Env) int {
+	fs, help := newFlagSet("awsaudit sweep", "awsaudit [sweep] [-r REGIONS] [-t TAGS] [-g MINUTES] [-k] [-c] [--policy FILE] [flags]", env)
+	var (
+		pf          policyFlags
+		of          outputFlags
+		af          awsFlags
+		concurrency int
+	)
+	pf.register(fs)
+	of.register(fs)
+	af.register(fs)
+	fs.IntVar(&concurrency, "concurrency", 4, "regions listed at once")
+	if code, done := parse(fs, help, args, env); done {
+		return code
+	}
+	set := setFlags(fs)
+
+	// Everything the user gave is checked before any AWS call.
+	policy, err := pf.policy(set)
+	if err != nil {
+		return refuse(env.Stderr, err)
+	}
+	if (af.accessKey == "") != (af.secretKey == "") {
+		return refuse(env.Stderr, fmt.Errorf("-a/--aws_access_key and -s/--aws_secret_key go together"))
+	}
+	if concurrency < 1 {
+		return refuse(env.Stderr, fmt.Errorf("--concurrency: %d is not 1 or more", concurrency))
+	}
+	log, err := logger(env.Stderr, of.logLevel)
+	if err != nil {
+		return refuse(env.Stderr, err)
+	}
+	format, err := outputFormat(of.output, env)
+	if err != nil {
+		return refuse(env.Stderr, err)
+	}
+	es, err := of.es(env.Getenv)
+	if err != nil {
+		return refuse(env.Stderr, err)
+	}
+	sinks, err := openSinks(ctx, &of, es, env, log)
+	if err != nil {
+		return refuse(env.Stderr, err)
+	}
+	defer sinks.close()
+	af.warn(env.Stderr)
+
+	var counter *awsapi.Counter
+	if of.stats {
+		counter = awsapi.NewCounter()
+	}
+	cfg, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: af.homeRegion, AccessKey: af.accessKey, SecretKey: af.secretKey, Counter: counter})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "awsaudit: %v (exit %d)\n", err, ExitError)
+		return ExitError
+	}
+	clients := awsapi.NewClients(cfg)
+	sw := &reconciler.Sweeper{
+		Policy:      policy,
+		EC2:         func(region string) reconciler.RegionAPI { return clients.EC2(region) },
+		HomeRegion:  clients.HomeRegion(),
+		STS:         clients.STS(),
+		IAM:         clients.IAM(),
+		Sink:        sinks.sink,
+		Indices:     es.Indices,
+		Now:         env.Now,
+		Log:         log,
+		DryRun:      pf.dryRun,
+		Concurrency: concurrency,
+	}
+	if policy.NeedsIAM() {
+		sw.Users = enforcer.NewUsers(clients.IAM(), 0, env.Now)
+	}
+	log.Info("sweep starting", "action", string(policy.Action), "dry_run", pf.dryRun, "tag_scheme", policy.Scheme(),
+		"grace", policy.Grace.String(), "regions", policy.Regions)
+	rep, err := sw.Run(ctx)
+	var out outcome
+	if err != nil {
+		out.add(ExitError, "%v", err)
+		return out.print(env.Stderr)
+	}
+	report := env.Stdout
+	if of.ndjson == "-" {
+		report = env.Stderr // stdout carries the documents
+	}
+	if err := printReport(report, format, rep, counter); err != nil {
+		out.add(ExitError, "printing the results: %v", err)
+	}
+	sinks.describe(env.Stderr, len(rep.Documents))
+	if rep.WriteErr != nil {
+		sinks.spool(env.Stderr, rep.RunID, rep.Documents, rep.WriteErr, &out, of.spoolDir)
+	}
+	if rep.ActionFailures > 0 {
+		out.add(ExitFailed, "%d action(s) failed; see the documents' error field", rep.ActionFailures)
+	}
+	if rep.Deferred > 0 {
+		fmt.Fprintf(env.Stderr, "awsaudit: WARNING: the action limit (%d) deferred %d violator(s) to a later run\n", rep.Limit, rep.Deferred)
+	}
+	for _, r := range rep.Rollup.RegionsUnverified {
+		out.add(ExitUnverified, "region %s unverified, nothing in it acted on: %s", r, rep.Unverified[r])
+	}
+	for _, r := range rep.Rollup.RegionsUnreached {
+		out.add(ExitUnverified, "region %s not reached: %s", r, rep.Unreached[r])
+	}
+	return out.print(env.Stderr)
+}
+
+// outputFormat picks table or json.
+func outputFormat(flag string, env Env) (string, error) {
+	switch flag {
+	case "table", "json":
+		return flag, nil
+	case "":
+		if env.StdoutIsTerminal {
+			return "table", nil
+		}
+		return "json", nil
+	}
+	return "", fmt.Errorf("--output: %q is not table or json", flag)
+}

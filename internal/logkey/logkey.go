@@ -1,0 +1,31 @@
+// Package logkey names the structured log keys every awsaudit component uses, so logs can be
+// queried the same way whichever path wrote them. Ids go in these fields, never in messages.
+package logkey
+
+// The keys.
+const (
+	RunID       = "run_id"
+	Source      = "source"
+	Account     = "account"
+	AccountID   = "account_id"
+	Region      = "region"
+	InstanceID  = "instance_id"
+	InstanceIDs = "instance_ids"
+	Verdict     = "verdict"
+	Outcome     = "outcome"
+	Action      = "action"
+	Count       = "count"
+	Reason      = "reason"
+	Error       = "error"
+	EventID     = "event_id"
+	MessageID   = "message_id"
+	Kind        = "kind"
+	Delay       = "delay_seconds"
+	Operation   = "operation"
+	Index       = "index"
+	Path        = "path"
+	Limit       = "limit"
+	Duration    = "duration_ms"
+	Regions     = "regions"
+	Attempt     = "attempt"
+)

@@ -1,0 +1,458 @@
+// Package reconciler is the sweep: it lists every instance in every audited region, checks every
+// region's canary in that same listing before acting anywhere, decides each instance with the
+// enforcer's Decide, acts through the enforcer's safe actions within the policy's limits, and
+// writes the same documents as the event path. It catches what the event path missed.
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/awsaudit/awsaudit/enforcer"
+	"github.com/awsaudit/awsaudit/internal/document"
+	"github.com/awsaudit/awsaudit/internal/logkey"
+)
+
+// RegionAPI is the EC2 API of one region, as the sweep uses it.
+type RegionAPI interface {
+	enforcer.EC2API
+	RegionsAPI
+}
+
+// IdentityAPI is the STS call that names the account.
+type IdentityAPI interface {
+	GetCallerIdentity(ctx context.Context, in *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+// AliasAPI is the IAM call that gives the account its human name.
+type AliasAPI interface {
+	ListAccountAliases(ctx context.Context, in *iam.ListAccountAliasesInput, optFns ...func(*iam.Options)) (*iam.ListAccountAliasesOutput, error)
+}
+
+// Sweeper runs sweeps. Build one per process; Run may be called more than once.
+type Sweeper struct {
+	Policy *enforcer.Policy
+	// EC2 returns the client for a region (a cached factory).
+	EC2 func(region string) RegionAPI
+	// HomeRegion is where regions are discovered.
+	HomeRegion string
+	STS        IdentityAPI
+	IAM        AliasAPI
+	// Users checks IAM users; nil when the policy checks none.
+	Users   *enforcer.Users
+	Sink    document.Sink
+	Indices document.Indices
+	Now     func() time.Time
+	Log     *slog.Logger
+	// DryRun records what a stop or terminate policy would do (outcome dry_run) and changes
+	// nothing.
+	DryRun bool
+	// Concurrency bounds the regions listed or acted on at once (default 4).
+	Concurrency int
+	// StartBy, when set, is the latest time a region's listing may start; regions not started by
+	// then are reported unreached (the Lambda's remaining time).
+	StartBy func() time.Time
+	// BatchSize is the most instances in one stop or terminate call.
+	BatchSize int
+	// PageSize is DescribeInstances' MaxResults (default 1000, the most EC2 allows).
+	PageSize int32
+}
+
+// Report is what a sweep did.
+type Report struct {
+	RunID  string
+	Rollup *document.Rollup
+	// Violators are the violator documents, in region and instance order.
+	Violators []*document.Violator
+	// Unverified maps each unverified region to why.
+	Unverified map[string]string
+	// Unreached maps each region not swept to why.
+	Unreached map[string]string
+	// Deferred counts the violators the action limit deferred; Limit is the limit applied.
+	Deferred, Limit int
+	// ActionFailures counts the violators whose action failed.
+	ActionFailures int
+	// WriteErr is the sink's error, when documents were not all written.
+	WriteErr error
+	// Documents are every document the sweep produced, in the order written.
+	Documents []document.Document
+}
+
+// entry is one reportable instance kept from a listing: memory grows with violators, not with
+// the fleet.
+type entry struct {
+	in  enforcer.Instance
+	d   enforcer.Decision
+	doc *document.Violator
+}
+
+// regionSweep is one region's listing.
+type regionSweep struct {
+	region    string
+	probe     *enforcer.CanaryProbe
+	kept      []entry
+	verdicts  map[enforcer.Verdict]int
+	listErr   error
+	unreached string
+}
+
+// Run sweeps once. Its error means the sweep could not run at all (no account identity, no
+// region list); everything else is in the report.
+func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
+	start := s.Now()
+	accountID, alias, err := s.account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{
+		RunID:      "sweep-" + accountID + "-" + start.UTC().Format("20060102T150405.000Z"),
+		Unverified: map[string]string{},
+		Unreached:  map[string]string{},
+		Limit:      enforcer.NoLimit,
+	}
+	log := s.Log.With(logkey.RunID, rep.RunID)
+	hdr := document.Header{
+		Timestamp: document.At(start), RunID: rep.RunID, Source: document.SourceSweep,
+		Account: alias, AccountID: accountID, TagScheme: s.Policy.Scheme(), Action: string(s.Policy.Action),
+	}
+
+	pl, err := planRegions(ctx, s.EC2(s.HomeRegion), s.HomeRegion, s.Policy.Regions)
+	if err != nil {
+		return nil, err
+	}
+	if pl.warning != nil {
+		log.Warn("cannot tell which regions are enabled; relying on the canary checks", logkey.Error, pl.warning.Error())
+	}
+	for r, why := range pl.unverified {
+		rep.Unverified[r] = why
+	}
+
+	sweeps := s.listAll(ctx, log, pl.sweep)
+
+	// Preflight: every region's canary, from the same listing, before any action anywhere.
+	var verified []string
+	verifiedInstances := 0
+	for _, rs := range sweeps {
+		switch {
+		case rs.unreached != "":
+			rep.Unreached[rs.region] = rs.unreached
+		case rs.listErr != nil:
+			rep.Unverified[rs.region] = rs.listErr.Error()
+		case rs.probe.Err() != nil:
+			rep.Unverified[rs.region] = rs.probe.Err().Error()
+		default:
+			verified = append(verified, rs.region)
+			verifiedInstances += rs.probe.Instances
+		}
+	}
+	for r, why := range rep.Unverified {
+		log.Error("region unverified: nothing in it is acted on", logkey.Region, r, logkey.Reason, why)
+	}
+
+	targets := s.classify(sweeps, hdr, rep, accountID, alias)
+	s.limit(log, rep, &targets, verifiedInstances)
+	s.act(ctx, log, sweeps, targets, rep)
+
+	rollup := document.NewRollup(hdr)
+	for _, rs := range sweeps {
+		if rs.unreached != "" {
+			continue
+		}
+		rollup.InstanceCount += rs.probe.Instances
+		for v, n := range rs.verdicts {
+			rollup.Verdicts[string(v)] += n
+		}
+		for _, e := range rs.kept {
+			rollup.AddViolator(e.doc)
+			rep.Violators = append(rep.Violators, e.doc)
+		}
+	}
+	rollup.RegionsVerified = verified
+	rollup.RegionsUnverified = sortedKeys(rep.Unverified)
+	rollup.RegionsUnreached = sortedKeys(rep.Unreached)
+	for _, r := range rollup.RegionsUnverified {
+		rollup.RegionErrors = append(rollup.RegionErrors, r+": "+rep.Unverified[r])
+	}
+	for _, r := range rollup.RegionsUnreached {
+		rollup.RegionErrors = append(rollup.RegionErrors, r+": "+rep.Unreached[r])
+	}
+	if rep.Deferred > 0 {
+		rollup.Errors = append(rollup.Errors, fmt.Sprintf("action limit %d reached: %d violator(s) deferred", rep.Limit, rep.Deferred))
+	}
+	rollup.DurationSeconds = math.Round(s.Now().Sub(start).Seconds()*1000) / 1000
+	rep.Rollup = rollup
+
+	docs, err := s.documents(rep)
+	if err != nil {
+		return nil, err
+	}
+	rep.Documents = docs
+	if err := s.Sink.Write(ctx, docs); err != nil {
+		rep.WriteErr = err
+		log.Error("documents not written", logkey.Error, err.Error())
+	}
+	return rep, nil
+}
+
+// account returns the account id (STS) and its alias (IAM), the id standing in for a missing
+// alias.
+func (s *Sweeper) account(ctx context.Context) (id, alias string, err error) {
+	out, err := s.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", "", fmt.Errorf("identifying the account: %w", err)
+	}
+	id = aws.ToString(out.Account)
+	alias = id
+	al, err := s.IAM.ListAccountAliases(ctx, &iam.ListAccountAliasesInput{})
+	switch {
+	case err != nil:
+		s.Log.Warn("cannot read the account alias; using the account id", logkey.AccountID, id, logkey.Error, err.Error())
+	case len(al.AccountAliases) > 0:
+		alias = al.AccountAliases[0]
+	}
+	return id, alias, nil
+}
+
+func (s *Sweeper) concurrency() int {
+	if s.Concurrency > 0 {
+		return s.Concurrency
+	}
+	return 4
+}
+
+// listAll lists every region, a few at a time, in the order given.
+func (s *Sweeper) listAll(ctx context.Context, log *slog.Logger, regions []string) []*regionSweep {
+	out := make([]*regionSweep, len(regions))
+	sem := make(chan struct{}, s.concurrency())
+	var wg sync.WaitGroup
+	for i, r := range regions {
+		out[i] = &regionSweep{region: r, probe: enforcer.NewCanaryProbe(s.Policy, r), verdicts: map[enforcer.Verdict]int{}}
+		wg.Add(1)
+		go func(rs *regionSweep) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				rs.unreached = "not started: " + ctx.Err().Error()
+				return
+			}
+			defer func() { <-sem }()
+			if s.StartBy != nil && !s.Now().Before(s.StartBy()) {
+				rs.unreached = "not started: too little time left"
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				rs.unreached = "not started: " + err.Error()
+				return
+			}
+			t0 := s.Now()
+			s.listRegion(ctx, rs)
+			log.Info("region listed", logkey.Region, rs.region, logkey.Count, rs.probe.Instances,
+				"violators", len(rs.kept), "verified", rs.listErr == nil && rs.probe.Err() == nil,
+				logkey.Duration, s.Now().Sub(t0).Milliseconds())
+		}(out[i])
+	}
+	wg.Wait()
+	return out
+}
+
+// listRegion lists one region with the SDK paginator over the listed states, deciding each
+// instance as its page arrives and keeping only the reportable ones.
+func (s *Sweeper) listRegion(ctx context.Context, rs *regionSweep) {
+	size := s.PageSize
+	if size == 0 {
+		size = 1000
+	}
+	pages := ec2.NewDescribeInstancesPaginator(s.EC2(rs.region), &ec2.DescribeInstancesInput{
+		Filters:    []types.Filter{{Name: aws.String("instance-state-name"), Values: enforcer.ListedStates}},
+		MaxResults: aws.Int32(size),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			rs.listErr = fmt.Errorf("listing instances in %s: %w", rs.region, err)
+			return
+		}
+		for _, r := range page.Reservations {
+			for i := range r.Instances {
+				in := enforcer.FromEC2(rs.region, &r.Instances[i])
+				rs.probe.Observe(&in)
+				d := s.decide(ctx, &in)
+				rs.verdicts[d.Verdict]++
+				if d.Reportable() {
+					rs.kept = append(rs.kept, entry{in: in, d: d})
+				}
+			}
+		}
+	}
+}
+
+func (s *Sweeper) decide(ctx context.Context, in *enforcer.Instance) enforcer.Decision {
+	var facts *enforcer.Facts
+	if s.Users != nil && !s.Policy.IsCanary(in) {
+		if names := s.Policy.IAMUserNames(in.Tags); len(names) > 0 {
+			var err error
+			facts, err = s.Users.Facts(ctx, names)
+			if err != nil {
+				s.Log.Warn("IAM user check failed; instance left undecided", logkey.InstanceID, in.ID, logkey.Error, err.Error())
+			}
+		}
+	}
+	return enforcer.Decide(in, s.Policy, facts, s.Now())
+}
+
+// target is a violator to act on, pointing back at its entry.
+type target struct {
+	rs *regionSweep
+	i  int
+}
+
+// classify builds every kept entry's document with the outcome it gets without acting, and
+// returns the violators that may be acted on.
+func (s *Sweeper) classify(sweeps []*regionSweep, hdr document.Header, rep *Report, accountID, alias string) []target {
+	destructive := s.Policy.Action.Destructive()
+	allowed := accountAllowed(s.Policy.Accounts, accountID, alias)
+	var targets []target
+	for _, rs := range sweeps {
+		_, unverified := rep.Unverified[rs.region]
+		for i := range rs.kept {
+			e := &rs.kept[i]
+			outcome := document.Reported
+			switch {
+			case e.d.Verdict != enforcer.Violator || !destructive:
+			case unverified:
+				outcome = document.SkippedUnverified
+			case !allowed:
+				outcome = document.SkippedAccount
+			case s.DryRun:
+				outcome = document.DryRun
+			default:
+				targets = append(targets, target{rs: rs, i: i})
+			}
+			e.doc = enforcer.ViolatorDocument(hdr, &e.in, &e.d, outcome)
+		}
+	}
+	return targets
+}
+
+// accountAllowed reports whether the account may be acted on: no allow-list, or it names the
+// account's id or alias.
+func accountAllowed(list []string, id, alias string) bool {
+	return len(list) == 0 || slices.Contains(list, id) || slices.Contains(list, alias)
+}
+
+// limit applies the policy's action limits across all regions, oldest violators first.
+func (s *Sweeper) limit(log *slog.Logger, rep *Report, targets *[]target, verifiedInstances int) {
+	l := s.Policy.Limits
+	n := enforcer.NoLimit
+	if l.MaxActions > 0 {
+		n = l.MaxActions
+	}
+	if l.MaxPercent > 0 {
+		byPercent := int(math.Floor(l.MaxPercent / 100 * float64(verifiedInstances)))
+		if n == enforcer.NoLimit || byPercent < n {
+			n = byPercent
+		}
+	}
+	rep.Limit = n
+	ts := make([]enforcer.Target, len(*targets))
+	index := make(map[string]target, len(*targets))
+	for k, t := range *targets {
+		e := &t.rs.kept[t.i]
+		ts[k] = enforcer.Target{Instance: e.in, Decision: e.d}
+		index[e.in.Region+"/"+e.in.ID] = t
+	}
+	act, deferred := enforcer.Limit(ts, n)
+	if len(deferred) == 0 {
+		return
+	}
+	rep.Deferred = len(deferred)
+	for _, d := range deferred {
+		t := index[d.Instance.Region+"/"+d.Instance.ID]
+		t.rs.kept[t.i].doc.Outcome = document.SkippedLimit
+	}
+	kept := make([]target, len(act))
+	for k, a := range act {
+		kept[k] = index[a.Instance.Region+"/"+a.Instance.ID]
+	}
+	*targets = kept
+	log.Warn("ACTION LIMIT REACHED: newest violators deferred to a later run",
+		logkey.Limit, n, "deferred", len(deferred), "acting_on", len(act))
+}
+
+// act acts on the targets region by region, a few regions at a time.
+func (s *Sweeper) act(ctx context.Context, log *slog.Logger, sweeps []*regionSweep, targets []target, rep *Report) {
+	byRegion := map[*regionSweep][]int{}
+	for _, t := range targets {
+		byRegion[t.rs] = append(byRegion[t.rs], t.i)
+	}
+	actor := &enforcer.Actor{Policy: s.Policy, Users: s.Users, Now: s.Now, Log: log, BatchSize: s.BatchSize}
+	sem := make(chan struct{}, s.concurrency())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, rs := range sweeps {
+		idx := byRegion[rs]
+		if len(idx) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ts := make([]enforcer.Target, len(idx))
+			for k, i := range idx {
+				ts[k] = enforcer.Target{Instance: rs.kept[i].in, Decision: rs.kept[i].d}
+			}
+			results := actor.Act(ctx, s.EC2(rs.region), rs.region, s.Policy.Action, ts)
+			failed := 0
+			for k, i := range idx {
+				results[k].Record(rs.kept[i].doc)
+				if results[k].Outcome == document.Failed {
+					failed++
+				}
+			}
+			mu.Lock()
+			rep.ActionFailures += failed
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+}
+
+// documents encodes the violator documents and the rollup, the rollup last.
+func (s *Sweeper) documents(rep *Report) ([]document.Document, error) {
+	docs := make([]document.Document, 0, len(rep.Violators)+1)
+	for _, v := range rep.Violators {
+		d, err := document.New(s.Indices.Violator, document.ViolatorID(rep.RunID, v.ID), document.OpIndex, v)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+	d, err := document.New(s.Indices.Audit, document.RollupID(rep.RunID), document.OpIndex, rep.Rollup)
+	if err != nil {
+		return nil, err
+	}
+	return append(docs, d), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
