@@ -60,6 +60,16 @@ func (t *fileTag) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		return n.Decode(&t.Key)
 	}
+	// A custom unmarshaler does not inherit the decoder's KnownFields, so check here.
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i < len(n.Content); i += 2 {
+			switch k := n.Content[i].Value; k {
+			case "key", "values", "pattern", "iam_user":
+			default:
+				return fmt.Errorf("line %d: field %s not found (a tag takes key, values, pattern, iam_user)", n.Content[i].Line, k)
+			}
+		}
+	}
 	var f fileTagFields
 	if err := n.Decode(&f); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,11 +107,47 @@ func newFlagSet(name, synopsis string, env Env) (*flag.FlagSet, *bool) {
 	fs.BoolVar(help, "help", false, "print this help")
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stdout, "Usage: %s\n\nFlags:\n", synopsis)
-		fs.SetOutput(env.Stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+		printFlags(env.Stdout, fs)
 	}
 	return fs, help
+}
+
+// printFlags lists the flags with their aliases together: "-t, --tags LIST".
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	type entry struct {
+		names []*flag.Flag
+	}
+	var entries []*entry
+	byValue := map[flag.Value]*entry{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if e, ok := byValue[f.Value]; ok {
+			e.names = append(e.names, f)
+			return
+		}
+		e := &entry{names: []*flag.Flag{f}}
+		byValue[f.Value] = e
+		entries = append(entries, e)
+	})
+	for _, e := range entries {
+		slices.SortFunc(e.names, func(a, b *flag.Flag) int { return len(a.Name) - len(b.Name) })
+		var names []string
+		for _, f := range e.names {
+			if len(f.Name) == 1 {
+				names = append(names, "-"+f.Name)
+			} else {
+				names = append(names, "--"+f.Name)
+			}
+		}
+		arg, usage := flag.UnquoteUsage(e.names[0])
+		line := "  " + strings.Join(names, ", ")
+		if arg != "" {
+			line += " " + strings.ToUpper(arg)
+		}
+		if def := e.names[0].DefValue; def != "" && def != "false" && def != "0" {
+			usage += fmt.Sprintf(" (default %s)", def)
+		}
+		fmt.Fprintf(w, "%-34s %s\n", line, usage)
+	}
 }
 
 // parse parses args; it returns done when the command should stop with code (help, or a bad
