@@ -1,0 +1,370 @@
+package enforcer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/awsaudit/awsaudit/internal/document"
+)
+
+// fakeInstance is one instance in fakeEC2.
+type fakeInstance struct {
+	zone, state   string
+	tags          []Tag
+	protectTerm   bool
+	protectStop   bool
+	failTerminate error // TerminateInstances naming this instance fails with this
+	failModify    error
+}
+
+// fakeEC2 models AWS (not moto): a TerminateInstances call naming a protected instance fails as a
+// whole, spares the instances in that instance's Availability Zone, and still terminates those
+// in other zones; stop protection blocks termination too.
+type fakeEC2 struct {
+	EC2API
+	mu        sync.Mutex
+	instances map[string]*fakeInstance
+	calls     []string
+	failRead  error
+}
+
+func newFakeEC2() *fakeEC2 { return &fakeEC2{instances: map[string]*fakeInstance{}} }
+
+func (f *fakeEC2) add(id, zone, state string, kv ...string) *fakeInstance {
+	in := &fakeInstance{zone: zone, state: state, tags: tags(kv...)}
+	f.instances[id] = in
+	return in
+}
+
+func (f *fakeEC2) record(op string, ids ...string) {
+	f.calls = append(f.calls, op+" "+strings.Join(ids, ","))
+}
+
+func apiErr(code string) error { return &smithy.GenericAPIError{Code: code, Message: code} }
+
+func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("DescribeInstances")
+	if in.InstanceIds != nil {
+		return nil, errors.New("use the instance-id filter, not InstanceIds")
+	}
+	if f.failRead != nil {
+		return nil, f.failRead
+	}
+	var out []types.Instance
+	for _, flt := range in.Filters {
+		if aws.ToString(flt.Name) != "instance-id" {
+			continue
+		}
+		for _, id := range flt.Values {
+			fi, ok := f.instances[id]
+			if !ok {
+				continue
+			}
+			var ts []types.Tag
+			for _, t := range fi.tags {
+				ts = append(ts, types.Tag{Key: aws.String(t.Key), Value: aws.String(t.Value)})
+			}
+			out = append(out, types.Instance{
+				InstanceId: aws.String(id), State: &types.InstanceState{Name: types.InstanceStateName(fi.state)},
+				Placement: &types.Placement{AvailabilityZone: aws.String(fi.zone)}, LaunchTime: aws.Time(now.Add(-time.Hour)), Tags: ts,
+			})
+		}
+	}
+	return &ec2.DescribeInstancesOutput{Reservations: []types.Reservation{{Instances: out}}}, nil
+}
+
+func (f *fakeEC2) DescribeInstanceAttribute(_ context.Context, in *ec2.DescribeInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := aws.ToString(in.InstanceId)
+	f.record("DescribeInstanceAttribute:"+string(in.Attribute), id)
+	fi := f.instances[id]
+	out := &ec2.DescribeInstanceAttributeOutput{InstanceId: in.InstanceId}
+	switch in.Attribute {
+	case types.InstanceAttributeNameDisableApiTermination:
+		out.DisableApiTermination = &types.AttributeBooleanValue{Value: aws.Bool(fi.protectTerm)}
+	case types.InstanceAttributeNameDisableApiStop:
+		out.DisableApiStop = &types.AttributeBooleanValue{Value: aws.Bool(fi.protectStop)}
+	}
+	return out, nil
+}
+
+func (f *fakeEC2) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := aws.ToString(in.InstanceId)
+	fi := f.instances[id]
+	if in.DisableApiTermination != nil {
+		f.record("Modify:term="+strings.ToLower(aws.ToString(boolStr(in.DisableApiTermination.Value))), id)
+		if fi.failModify != nil {
+			return nil, fi.failModify
+		}
+		fi.protectTerm = aws.ToBool(in.DisableApiTermination.Value)
+	}
+	if in.DisableApiStop != nil {
+		f.record("Modify:stop="+strings.ToLower(aws.ToString(boolStr(in.DisableApiStop.Value))), id)
+		if fi.failModify != nil {
+			return nil, fi.failModify
+		}
+		fi.protectStop = aws.ToBool(in.DisableApiStop.Value)
+	}
+	return &ec2.ModifyInstanceAttributeOutput{}, nil
+}
+
+func boolStr(b *bool) *string {
+	if aws.ToBool(b) {
+		return aws.String("true")
+	}
+	return aws.String("false")
+}
+
+func (f *fakeEC2) TerminateInstances(_ context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("TerminateInstances", in.InstanceIds...)
+	var blockedZones []string
+	var err error
+	for _, id := range in.InstanceIds {
+		fi := f.instances[id]
+		switch {
+		case fi.failTerminate != nil:
+			err = fi.failTerminate
+			blockedZones = append(blockedZones, fi.zone)
+		case fi.protectTerm || fi.protectStop:
+			err = apiErr("OperationNotPermitted")
+			blockedZones = append(blockedZones, fi.zone)
+		}
+	}
+	for _, id := range in.InstanceIds {
+		fi := f.instances[id]
+		if !slices.Contains(blockedZones, fi.zone) {
+			fi.state = "shutting-down"
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ec2.TerminateInstancesOutput{}, nil
+}
+
+func (f *fakeEC2) StopInstances(_ context.Context, in *ec2.StopInstancesInput, _ ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("StopInstances", in.InstanceIds...)
+	for _, id := range in.InstanceIds {
+		if f.instances[id].protectStop {
+			return nil, apiErr("OperationNotPermitted")
+		}
+	}
+	for _, id := range in.InstanceIds {
+		f.instances[id].state = "stopping"
+	}
+	return &ec2.StopInstancesOutput{}, nil
+}
+
+func (f *fakeEC2) called(prefix string) []string {
+	var out []string
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func actor() *Actor {
+	p := New("created_by", "project")
+	if err := p.Validate(); err != nil {
+		panic(err)
+	}
+	return &Actor{Policy: p, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func target(id, zone string) Target {
+	return Target{Instance: Instance{ID: id, Region: "us-east-1", AvailabilityZone: zone, State: "running"}, Decision: Decision{Verdict: Violator}}
+}
+
+func outcomes(rs []Result) string {
+	var s []string
+	for _, r := range rs {
+		s = append(s, r.Instance.ID+"="+string(r.Outcome))
+	}
+	return strings.Join(s, " ")
+}
+
+func TestActTerminateHandlesEveryCase(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-plain", "us-east-1a", "running", "created_by=bob")
+	f.add("i-fixed", "us-east-1a", "running", "created_by=bob", "project=web") // tagged since the first read
+	f.add("i-ending", "us-east-1a", "shutting-down")
+	f.add("i-term", "us-east-1a", "running").protectTerm = true
+	f.add("i-stopprot", "us-east-1b", "stopped").protectStop = true
+	a := actor()
+	rs := a.Act(context.Background(), f, "us-east-1", ActionTerminate, []Target{
+		target("i-plain", "us-east-1a"), target("i-fixed", "us-east-1a"), target("i-gone", "us-east-1a"),
+		target("i-ending", "us-east-1a"), target("i-term", "us-east-1a"), target("i-stopprot", "us-east-1b"),
+	})
+	want := "i-plain=terminated i-fixed=now_compliant i-gone=gone i-ending=gone i-term=terminated i-stopprot=terminated"
+	if got := outcomes(rs); got != want {
+		t.Fatalf("outcomes\n got %s\nwant %s", got, want)
+	}
+	if !aws.ToBool(rs[4].DisableAPITermination) || aws.ToBool(rs[4].DisableAPIStop) {
+		t.Errorf("i-term prior protection = %v/%v, want termination on, stop off", aws.ToBool(rs[4].DisableAPITermination), aws.ToBool(rs[4].DisableAPIStop))
+	}
+	if !aws.ToBool(rs[5].DisableAPIStop) {
+		t.Errorf("i-stopprot prior stop protection not recorded")
+	}
+	if rs[0].DisableAPITermination == nil || rs[0].DisableAPIStop == nil {
+		t.Errorf("unprotected instance's flags were not recorded")
+	}
+	// One batch per zone, the instances that were not acted on left out.
+	if got := f.called("TerminateInstances"); strings.Join(got, "|") != "TerminateInstances i-plain,i-term|TerminateInstances i-stopprot" {
+		t.Errorf("terminate calls = %q", got)
+	}
+	for _, id := range []string{"i-fixed", "i-gone", "i-ending"} {
+		if len(f.called("DescribeInstanceAttribute:disableApiTermination "+id)) != 0 {
+			t.Errorf("%s: protection read although it was not acted on", id)
+		}
+	}
+	if f.instances["i-fixed"].state != "running" {
+		t.Error("the instance tagged since the first read was terminated")
+	}
+	if !strings.HasPrefix(f.calls[0], "DescribeInstances") {
+		t.Errorf("first call = %s, want the second read", f.calls[0])
+	}
+}
+
+func TestActStopNeedsOnlyStopProtectionOff(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-run", "us-east-1a", "running").protectTerm = true
+	f.add("i-sp", "us-east-1a", "running").protectStop = true
+	f.add("i-stopped", "us-east-1a", "stopped")
+	rs := actor().Act(context.Background(), f, "us-east-1", ActionStop, []Target{target("i-run", "us-east-1a"), target("i-sp", "us-east-1a"), target("i-stopped", "us-east-1a")})
+	if got := outcomes(rs); got != "i-run=stopped i-sp=stopped i-stopped=stopped" {
+		t.Fatalf("outcomes %s", got)
+	}
+	if rs[2].Note == "" || !strings.Contains(rs[2].Note, "already stopped") {
+		t.Errorf("already-stopped note = %q", rs[2].Note)
+	}
+	if len(f.called("Modify:term")) != 0 || len(f.called("DescribeInstanceAttribute:disableApiTermination")) != 0 {
+		t.Errorf("stopping touched termination protection: %q", f.calls)
+	}
+	if !f.instances["i-run"].protectTerm {
+		t.Error("termination protection was turned off for a stop")
+	}
+	if got := f.called("StopInstances"); strings.Join(got, "|") != "StopInstances i-run,i-sp" {
+		t.Errorf("stop calls %q", got)
+	}
+}
+
+// When a batch call fails, AWS still acts in the other zones: states are read again and each
+// instance that did not change is tried on its own; protection turned off for a failed one is
+// turned back on.
+func TestActFailedBatchGetsRealOutcomes(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-a1", "us-east-1a", "running")
+	bad := f.add("i-a2", "us-east-1a", "running")
+	bad.protectTerm = true
+	bad.failTerminate = apiErr("InternalError")
+	f.add("i-a3", "us-east-1a", "running")
+	rs := actor().Act(context.Background(), f, "us-east-1", ActionTerminate, []Target{target("i-a1", "us-east-1a"), target("i-a2", "us-east-1a"), target("i-a3", "us-east-1a")})
+	if got := outcomes(rs); got != "i-a1=terminated i-a2=failed i-a3=terminated" {
+		t.Fatalf("outcomes %s", got)
+	}
+	if rs[1].Err == nil || !strings.Contains(rs[1].Err.Error(), "InternalError") {
+		t.Errorf("failed instance error = %v", rs[1].Err)
+	}
+	if !bad.protectTerm {
+		t.Error("termination protection left off after the failed termination")
+	}
+	if got := f.called("TerminateInstances"); len(got) != 4 {
+		t.Errorf("terminate calls %q, want the batch then each instance on its own", got)
+	}
+}
+
+func TestActBatchesBySizeAndZone(t *testing.T) {
+	f := newFakeEC2()
+	var ts []Target
+	for _, id := range []string{"i-1", "i-2", "i-3", "i-4", "i-5"} {
+		zone := "us-east-1a"
+		if id == "i-5" {
+			zone = "us-east-1c"
+		}
+		f.add(id, zone, "running")
+		ts = append(ts, target(id, zone))
+	}
+	a := actor()
+	a.BatchSize = 2
+	a.Act(context.Background(), f, "us-east-1", ActionTerminate, ts)
+	if got := strings.Join(f.called("TerminateInstances"), "|"); got != "TerminateInstances i-1,i-2|TerminateInstances i-3,i-4|TerminateInstances i-5" {
+		t.Fatalf("batches %s", got)
+	}
+}
+
+func TestActSecondReadFailureActsOnNothing(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-1", "us-east-1a", "running")
+	f.failRead = apiErr("RequestLimitExceeded")
+	rs := actor().Act(context.Background(), f, "us-east-1", ActionTerminate, []Target{target("i-1", "us-east-1a")})
+	if rs[0].Outcome != document.Failed || !strings.Contains(rs[0].Err.Error(), "second read") {
+		t.Fatalf("result %+v", rs[0])
+	}
+	if len(f.called("TerminateInstances")) != 0 || f.instances["i-1"].state != "running" {
+		t.Fatal("acted without a second read")
+	}
+}
+
+func TestActProtectionChangeFailureRestores(t *testing.T) {
+	f := newFakeEC2()
+	in := f.add("i-1", "us-east-1a", "running")
+	in.protectTerm, in.protectStop = true, true
+	a := actor()
+	// Turning termination protection off works, turning stop protection off fails: termination
+	// protection must be turned back on.
+	calls := 0
+	wrapped := &modifyFailsOnce{fakeEC2: f, failOn: "stop", count: &calls}
+	rs := a.Act(context.Background(), wrapped, "us-east-1", ActionTerminate, []Target{target("i-1", "us-east-1a")})
+	if rs[0].Outcome != document.Failed {
+		t.Fatalf("outcome %s", rs[0].Outcome)
+	}
+	if !in.protectTerm || !in.protectStop || in.state != "running" {
+		t.Fatalf("instance left term=%v stop=%v state=%s", in.protectTerm, in.protectStop, in.state)
+	}
+}
+
+// modifyFailsOnce fails ModifyInstanceAttribute calls that turn the named protection off.
+type modifyFailsOnce struct {
+	*fakeEC2
+	failOn string
+	count  *int
+}
+
+func (m *modifyFailsOnce) ModifyInstanceAttribute(ctx context.Context, in *ec2.ModifyInstanceAttributeInput, o ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error) {
+	if m.failOn == "stop" && in.DisableApiStop != nil && !aws.ToBool(in.DisableApiStop.Value) {
+		return nil, apiErr("UnauthorizedOperation")
+	}
+	return m.fakeEC2.ModifyInstanceAttribute(ctx, in, o...)
+}
+
+func TestActRefusesReport(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-1", "us-east-1a", "running")
+	rs := actor().Act(context.Background(), f, "us-east-1", ActionReport, []Target{target("i-1", "us-east-1a")})
+	if rs[0].Outcome != document.Failed || len(f.calls) != 0 {
+		t.Fatalf("report acted: %+v %q", rs[0], f.calls)
+	}
+}
