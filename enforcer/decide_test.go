@@ -26,7 +26,7 @@ func running(age time.Duration, kv ...string) Instance {
 	return Instance{ID: "i-1", Region: "us-east-1", AvailabilityZone: "us-east-1a", State: "running", LaunchTime: now.Add(-age), Tags: tags(kv...)}
 }
 
-func withState(in Instance, s string) Instance        { in.State = s; return in }
+func withState(in Instance, s string) Instance         { in.State = s; return in }
 func withAttach(in Instance, d time.Duration) Instance { in.AttachTime = now.Add(-d); return in }
 
 var ok3 = []string{"created_by=bob", "department=sysops", "project=web"}
