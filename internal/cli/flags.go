@@ -164,13 +164,22 @@ type outputFlags struct {
 
 func (f *outputFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.ndjson, "ndjson", "", "write documents as _bulk NDJSON to FILE (- for stdout)")
+	f.registerES(fs)
+	fs.StringVar(&f.spoolDir, "spool-dir", ".", "where documents Elasticsearch did not take are spooled")
+	fs.StringVar(&f.output, "output", "", "table or json (default: table on a terminal, json otherwise)")
+	fs.BoolVar(&f.stats, "stats", false, "print the AWS API calls made, by operation")
+	f.registerLogLevel(fs)
+}
+
+// registerES registers the Elasticsearch flags, which ship shares.
+func (f *outputFlags) registerES(fs *flag.FlagSet) {
 	fs.StringVar(&f.esURL, "es-url", "", "Elasticsearch 8 URL (or "+config.EnvESURL+"); credentials from "+config.EnvESAPIKey+" or "+config.EnvESUsername+"/"+config.EnvESPassword)
 	fs.StringVar(&f.esCAFile, "es-ca-file", "", "PEM file of CAs to trust for Elasticsearch (or "+config.EnvESCAFile+")")
 	fs.StringVar(&f.auditIndex, "audit-index", "", "rollup index (default "+document.DefaultAuditIndex+")")
 	fs.StringVar(&f.violatorIndex, "violator-index", "", "violator index (default "+document.DefaultViolatorIndex+")")
-	fs.StringVar(&f.spoolDir, "spool-dir", ".", "where documents Elasticsearch did not take are spooled")
-	fs.StringVar(&f.output, "output", "", "table or json (default: table on a terminal, json otherwise)")
-	fs.BoolVar(&f.stats, "stats", false, "print the AWS API calls made, by operation")
+}
+
+func (f *outputFlags) registerLogLevel(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "progress on stderr: debug, info, warn or error")
 }
 
