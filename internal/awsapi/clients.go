@@ -43,14 +43,7 @@ func LoadConfig(ctx context.Context, o Options) (aws.Config, error) {
 	if backoff <= 0 {
 		backoff = 20 * time.Second
 	}
-	opts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(s *retry.StandardOptions) {
-				s.MaxAttempts = attempts
-				s.MaxBackoff = backoff
-			})
-		}),
-	}
+	var opts []func(*config.LoadOptions) error
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
 	}
@@ -63,6 +56,15 @@ func LoadConfig(ctx context.Context, o Options) (aws.Config, error) {
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
+	}
+	// Set after loading, not with config.WithRetryer: a custom retryer given to the loader makes
+	// it skip AWS_MAX_ATTEMPTS and the profile's max_attempts, which then still override the
+	// attempts here for every client (cfg.RetryMaxAttempts), as the SDK documents.
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(s *retry.StandardOptions) {
+			s.MaxAttempts = attempts
+			s.MaxBackoff = backoff
+		})
 	}
 	if o.Counter != nil {
 		o.Counter.Attach(&cfg)

@@ -1,6 +1,8 @@
 package mototest
 
 import (
+	"github.com/awsaudit/awsaudit/internal/awsapi"
+
 	"testing"
 	"time"
 
@@ -37,7 +39,7 @@ func Config(endpoint, region string) aws.Config {
 		Region:       region,
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
-		HTTPClient:   newHTTPClient(),
+		HTTPClient:   awsapi.NewHTTPClient(),
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = retryMaxAttempts

@@ -1,4 +1,4 @@
-package mototest
+package awsapi
 
 import (
 	"io"
@@ -8,7 +8,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
-// httpClient is the SDK's default HTTP client with one race removed.
+// HTTPClient is the SDK's default HTTP client with one race removed; LoadConfig uses it.
 //
 // smithy-go closes the request body as soon as client.Do returns, which is
 // when response headers arrive. net/http's write loop may still be checking
@@ -18,18 +18,20 @@ import (
 // closed network connection"). The SDK retries that, so production only
 // pays an extra request, but call-count assertions turn flaky: with
 // faultproxy, which answers the instant the body is in, about one run in
-// five of its tests failed when another package's tests ran alongside.
+// five of its tests failed when another package's tests ran alongside, and
+// the API call counts awsaudit reports (--stats, make bench) would be off.
 // Hiding WriteTo makes net/http use Read, which returns a plain EOF.
-type httpClient struct {
+type HTTPClient struct {
 	inner aws.HTTPClient
 }
 
-func newHTTPClient() httpClient {
-	return httpClient{inner: awshttp.NewBuildableClient()}
+// NewHTTPClient returns the SDK's default buildable client, wrapped.
+func NewHTTPClient() HTTPClient {
+	return HTTPClient{inner: awshttp.NewBuildableClient()}
 }
 
 // Do sends req with its body stripped down to Read and Close.
-func (c httpClient) Do(req *http.Request) (*http.Response, error) {
+func (c HTTPClient) Do(req *http.Request) (*http.Response, error) {
 	if _, ok := req.Body.(io.WriterTo); ok {
 		req.Body = readCloser{req.Body}
 	}
