@@ -1,8 +1,6 @@
 package mototest
 
 import (
-	"github.com/awsaudit/awsaudit/internal/awsapi"
-
 	"testing"
 	"time"
 
@@ -10,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/awsaudit/awsaudit/internal/awsapi"
 )
 
 // Credentials moto accepts; it checks neither keys nor signatures.
