@@ -1,0 +1,106 @@
+package enforcer
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+func TestCanaryProbe(t *testing.T) {
+	p := New("created_by", "department", "project")
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	canary := func(state string, kv ...string) Instance {
+		in := running(time.Hour, append([]string{"Name=api-canary-us-east-1", "created_by=cody", "project=API canary", "department=sysops"}, kv...)...)
+		in.State = state
+		return in
+	}
+	for _, tc := range []struct {
+		name      string
+		instances []Instance
+		want      string // "" = verified
+	}{
+		{"found", []Instance{running(time.Hour, ok3...), canary("stopped")}, ""},
+		{"stopping counts", []Instance{canary("stopping")}, ""},
+		{"extra tags are fine", []Instance{canary("stopped", "owner=ops")}, ""},
+		{"empty listing", nil, "the listing is empty"},
+		{"no tags at all", []Instance{running(time.Hour), running(time.Hour)}, "came back without any tags"},
+		{"canary running", []Instance{running(time.Hour, ok3...), canary("running")}, "is named api-canary-us-east-1 but is running"},
+		{"canary lacks a tag", []Instance{withState(running(time.Hour, "Name=api-canary-us-east-1", "created_by=cody", "project=API canary"), "stopped")}, "lacks the canary's tags"},
+		{"wrong value", []Instance{withState(running(time.Hour, "Name=api-canary-us-east-1", "created_by=cody", "project=API canary", "department=eng"), "stopped")}, "lacks the canary's tags"},
+		{"no canary", []Instance{running(time.Hour, ok3...)}, "no canary (stopped, named api-canary-us-east-1) among 1 instance(s)"},
+		{"another region's canary", []Instance{withState(running(time.Hour, "Name=api-canary-eu-west-1", "created_by=cody", "project=API canary", "department=sysops"), "stopped")}, "no canary"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			probe := NewCanaryProbe(p, "us-east-1")
+			for i := range tc.instances {
+				probe.Observe(&tc.instances[i])
+			}
+			err := probe.Err()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unverified: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The event path's checker keeps an answer for its TTL and asks again after it.
+func TestCanaryCheckerCaches(t *testing.T) {
+	f := newFakeEC2()
+	p := New("created_by", "department", "project")
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	clock := now
+	c := &CanaryChecker{Policy: p, TTL: time.Minute, Now: func() time.Time { return clock }}
+	ctx := context.Background()
+	err := c.Check(ctx, &nameFilterEC2{f}, "us-east-1")
+	var unverified *ErrUnverified
+	if !asUnverified(err, &unverified) {
+		t.Fatalf("no canary: %v, want *ErrUnverified", err)
+	}
+	f.add("i-canary", "us-east-1a", "stopped", "Name=api-canary-us-east-1", "created_by=cody", "project=API canary", "department=sysops")
+	if err := c.Check(ctx, &nameFilterEC2{f}, "us-east-1"); err == nil {
+		t.Fatal("the unverified answer was not kept for its TTL")
+	}
+	clock = clock.Add(2 * time.Minute)
+	if err := c.Check(ctx, &nameFilterEC2{f}, "us-east-1"); err != nil {
+		t.Fatalf("after the TTL: %v", err)
+	}
+	if n := len(f.called("DescribeInstances")); n != 2 {
+		t.Fatalf("%d DescribeInstances calls, want 2", n)
+	}
+}
+
+func asUnverified(err error, target **ErrUnverified) bool { return errors.As(err, target) }
+
+// nameFilterEC2 answers the tag:Name filter the canary checker uses.
+type nameFilterEC2 struct{ *fakeEC2 }
+
+func (n *nameFilterEC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, o ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	var ids []string
+	for _, flt := range in.Filters {
+		if aws.ToString(flt.Name) != "tag:Name" {
+			continue
+		}
+		for id, fi := range n.instances {
+			for _, t := range fi.tags {
+				if t.Key == "Name" && slices.Contains(flt.Values, t.Value) {
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	return n.fakeEC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("instance-id"), Values: ids}}}, o...)
+}
