@@ -54,6 +54,11 @@ func runShip(ctx context.Context, args []string, env Env) int {
 	if fset.NArg() == 0 {
 		return refuse(env.Stderr, errors.New("ship needs one or more spool files (see awsaudit ship -h)"))
 	}
+	for _, a := range fset.Args() {
+		if strings.HasPrefix(a, "-") {
+			return refuse(env.Stderr, fmt.Errorf("%q after a spool file: flags go before the spool files (see awsaudit ship -h)", a))
+		}
+	}
 	log, err := logger(env.Stderr, of.logLevel)
 	if err != nil {
 		return refuse(env.Stderr, err)

@@ -1,0 +1,433 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/awsaudit/awsaudit/internal/config"
+	"github.com/awsaudit/awsaudit/internal/document"
+	"github.com/awsaudit/awsaudit/internal/essink"
+	"github.com/awsaudit/awsaudit/internal/estest"
+)
+
+var shipT0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// sweepDocs returns a sweep's documents as the reconciler builds them: n violators with the
+// index action and deterministic ids, and the rollup.
+func sweepDocs(t *testing.T, runID string, n int) []document.Document {
+	t.Helper()
+	h := document.Header{Timestamp: document.At(shipT0), RunID: runID, Source: document.SourceSweep,
+		Account: "example-prod", AccountID: "123456789012", TagScheme: "created_by,project", Action: "terminate"}
+	r := document.NewRollup(h)
+	var docs []document.Document
+	for i := range n {
+		v := &document.Violator{Header: h, ID: fmt.Sprintf("i-%04d", i), Region: "us-east-1", State: "running",
+			Tags: []string{"created_by=bob"}, Age: 42.5, LaunchTime: document.At(shipT0.Add(-time.Hour)),
+			Verdict: "violator", MissingTags: []string{"project"}, InvalidTags: []string{}, Outcome: document.Terminated}
+		r.AddViolator(v)
+		docs = append(docs, shipDoc(t, document.DefaultViolatorIndex, document.ViolatorID(runID, v.ID), document.OpIndex, v))
+	}
+	return append(docs, shipDoc(t, document.DefaultAuditIndex, document.RollupID(runID), document.OpIndex, r))
+}
+
+// eventDocs returns an event's rollup, written with create as the event path writes it.
+func eventDocs(t *testing.T, eventID string) []document.Document {
+	t.Helper()
+	r := document.NewRollup(document.Header{Timestamp: document.At(shipT0), RunID: eventID, Source: document.SourceEvent})
+	return []document.Document{shipDoc(t, document.DefaultAuditIndex, document.RollupID(eventID), document.OpCreate, r)}
+}
+
+func shipDoc(t *testing.T, index, id string, op document.Op, body any) document.Document {
+	t.Helper()
+	d, err := document.New(index, id, op, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// spoolOf writes docs to a spool file in dir, as the sweep does.
+func spoolOf(t *testing.T, dir, runID string, docs []document.Document) string {
+	t.Helper()
+	path, err := document.WriteSpool(dir, runID, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func readSpoolDocs(t *testing.T, path string) []document.Document {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	docs, err := document.ReadBulk(f)
+	if err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	return docs
+}
+
+// copyFile copies a file, for shipping the same spool twice.
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ship runs `awsaudit ship` against srv with ctx and returns the code, stdout and stderr.
+func ship(t *testing.T, ctx context.Context, srv *estest.Server, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	all := map[string]string{config.EnvESURL: srv.URL}
+	for k, v := range env {
+		all[k] = v
+	}
+	e := Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return all[k] }}
+	code := Run(ctx, append([]string{"ship"}, args...), e)
+	t.Logf("ship %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
+	return code, stdout.String(), stderr.String()
+}
+
+// assertLandedOnce checks each document is stored exactly once, as written.
+func assertLandedOnce(t *testing.T, srv *estest.Server, docs []document.Document) {
+	t.Helper()
+	per := map[string]int{}
+	for _, d := range docs {
+		per[d.Index]++
+		got, ok := srv.Doc(d.Index, d.ID)
+		if !ok {
+			t.Errorf("%s/%s did not land", d.Index, d.ID)
+			continue
+		}
+		var a, b any
+		json.Unmarshal(got.Raw, &a)
+		json.Unmarshal(d.Body, &b)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s/%s landed as %s, want %s", d.Index, d.ID, got.Raw, d.Body)
+		}
+	}
+	for index, n := range per {
+		if got := srv.Count(index); got != n {
+			t.Errorf("%s holds %d documents, want %d", index, got, n)
+		}
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+var spooledTo = regexp.MustCompile(`spooled to (\S+) \(send them later with: awsaudit ship (\S+)\)`)
+
+// TestSpoolThenShip: Elasticsearch failing as the sweep writes leaves, through sinkSet.spool, a
+// spool file holding exactly the unwritten documents and exit 4; `awsaudit ship` then lands
+// them, and shipping the same documents again still leaves one copy of each.
+func TestSpoolThenShip(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fault     func(*estest.Server, []document.Document)
+		heal      func(*estest.Server)
+		unwritten func([]document.Document) []document.Document
+	}{
+		{"down", func(s *estest.Server, _ []document.Document) { s.Down() }, (*estest.Server).Up,
+			func(d []document.Document) []document.Document { return d }},
+		{"503 until the retries are spent", func(s *estest.Server, _ []document.Document) { s.FailNext(5, http.StatusServiceUnavailable) }, func(*estest.Server) {},
+			func(d []document.Document) []document.Document { return d }},
+		{"one document refused", func(s *estest.Server, d []document.Document) {
+			s.RejectItems(func(index, id string, _ map[string]any) *estest.ItemError {
+				if id == d[1].ID {
+					return &estest.ItemError{Status: http.StatusBadRequest, Reason: "refused for the test"}
+				}
+				return nil
+			})
+		}, func(s *estest.Server) { s.RejectItems(nil) }, func(d []document.Document) []document.Document { return d[1:2] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := estest.Start(t)
+			sink, err := essink.New(essink.Config{URL: srv.URL, RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond,
+				Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			if err := sink.EnsureTemplates(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			sinks := &sinkSet{sink: sink, esURL: srv.URL}
+			const runID = "sweep-123456789012-20261126T120000.000Z"
+			docs := sweepDocs(t, runID, 4)
+			tc.fault(srv, docs)
+
+			// What runSweep does with the report's documents and write error.
+			dir := t.TempDir()
+			werr := sinks.sink.Write(context.Background(), docs)
+			if werr == nil {
+				t.Fatal("Write succeeded")
+			}
+			var out outcome
+			var stderr bytes.Buffer
+			sinks.spool(&stderr, runID, docs, werr, &out, dir)
+			code := out.print(&stderr)
+			t.Logf("the sweep's closing lines:\n%s", stderr.String())
+			if code != ExitFailed {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, ExitFailed, stderr.String())
+			}
+			m := spooledTo.FindStringSubmatch(stderr.String())
+			if m == nil || m[1] != m[2] {
+				t.Fatalf("stderr does not name the spool file:\n%s", stderr.String())
+			}
+			path := m[1]
+			want := tc.unwritten(docs)
+			if got := readSpoolDocs(t, path); !reflect.DeepEqual(got, want) {
+				t.Fatalf("the spool holds %d documents, want exactly the %d unwritten", len(got), len(want))
+			}
+			spare := filepath.Join(dir, "again.ndjson")
+			copyFile(t, path, spare)
+
+			tc.heal(srv)
+			if code, stdout, _ := ship(t, context.Background(), srv, nil, path); code != ExitOK ||
+				!strings.Contains(stdout, fmt.Sprintf("%d of %d document(s) landed", len(want), len(want))) {
+				t.Fatalf("ship: exit %d, stdout %q", code, stdout)
+			}
+			if exists(path) || !exists(path+".shipped") {
+				t.Errorf("the shipped file was not renamed %s.shipped", path)
+			}
+			assertLandedOnce(t, srv, docs)
+			if code, _, _ := ship(t, context.Background(), srv, nil, spare); code != ExitOK {
+				t.Fatalf("shipping again: exit %d", code)
+			}
+			assertLandedOnce(t, srv, docs)
+		})
+	}
+}
+
+// TestShip: what ship does with each kind of file and failure.
+func TestShip(t *testing.T) {
+	t.Run("sweep and event spools land once, twice shipped", func(t *testing.T) {
+		srv := estest.Start(t)
+		dir := t.TempDir()
+		sweep, event := sweepDocs(t, "run-1", 3), eventDocs(t, "evt-1")
+		a, b := spoolOf(t, dir, "run-1", sweep), spoolOf(t, dir, "evt-1", event)
+		copyFile(t, a, filepath.Join(dir, "a-copy.ndjson"))
+		copyFile(t, b, filepath.Join(dir, "b-copy.ndjson"))
+		code, stdout, _ := ship(t, context.Background(), srv, nil, a, b)
+		if code != ExitOK || !strings.Contains(stdout, a+": 4 of 4 document(s) landed") || !strings.Contains(stdout, b+": 1 of 1 document(s) landed") {
+			t.Fatalf("ship: exit %d, stdout %q", code, stdout)
+		}
+		code, _, _ = ship(t, context.Background(), srv, nil, filepath.Join(dir, "a-copy.ndjson"), filepath.Join(dir, "b-copy.ndjson"), a+".shipped")
+		if code != ExitOK {
+			t.Fatalf("shipping again: exit %d", code)
+		}
+		assertLandedOnce(t, srv, append(sweep, event...))
+		if d, _ := srv.Doc(document.DefaultAuditIndex, "evt-1"); d.Version != 1 {
+			t.Errorf("the event's rollup is at version %d: the create was repeated", d.Version)
+		}
+		if !exists(a+".shipped") || exists(a+".shipped.shipped") {
+			t.Error("a file shipped under its .shipped name was renamed again")
+		}
+	})
+
+	t.Run("partial: the rest to a new spool, exit 4", func(t *testing.T) {
+		srv := estest.Start(t)
+		dir := t.TempDir()
+		docs := sweepDocs(t, "run-1", 3)
+		path := spoolOf(t, dir, "run-1", docs)
+		srv.RejectItems(func(index, id string, _ map[string]any) *estest.ItemError {
+			if id == docs[2].ID {
+				return &estest.ItemError{Status: http.StatusBadRequest, Reason: "refused for the test"}
+			}
+			return nil
+		})
+		code, stdout, stderr := ship(t, context.Background(), srv, nil, path)
+		if code != ExitFailed || !strings.Contains(stdout, "3 of 4 document(s) landed") || !strings.Contains(stderr, "refused for the test") {
+			t.Fatalf("ship: exit %d", code)
+		}
+		m := spooledTo.FindStringSubmatch(stderr)
+		if m == nil || !strings.HasPrefix(filepath.Base(m[1]), "awsaudit-spool-run-1-") || filepath.Dir(m[1]) != dir {
+			t.Fatalf("stderr does not name a new spool file beside the old one:\n%s", stderr)
+		}
+		if got := readSpoolDocs(t, m[1]); !reflect.DeepEqual(got, docs[2:3]) {
+			t.Errorf("the new spool holds %v", got)
+		}
+		if exists(path) || !exists(path+".shipped") {
+			t.Error("the original file was not renamed .shipped")
+		}
+		srv.RejectItems(nil)
+		if code, _, _ := ship(t, context.Background(), srv, nil, m[1]); code != ExitOK {
+			t.Fatalf("shipping the rest: exit %d", code)
+		}
+		assertLandedOnce(t, srv, docs)
+	})
+
+	t.Run("nothing lands: the file is left, exit 4", func(t *testing.T) {
+		srv := estest.Start(t)
+		dir := t.TempDir()
+		path := spoolOf(t, dir, "run-1", sweepDocs(t, "run-1", 2))
+		before, _ := os.ReadFile(path)
+		srv.RejectItems(func(string, string, map[string]any) *estest.ItemError {
+			return &estest.ItemError{Status: http.StatusBadRequest}
+		})
+		code, stdout, stderr := ship(t, context.Background(), srv, nil, path)
+		if code != ExitFailed || !strings.Contains(stdout, "0 of 3") || !strings.Contains(stderr, "the file is left as it is") {
+			t.Fatalf("ship: exit %d", code)
+		}
+		after, _ := os.ReadFile(path)
+		entries, _ := os.ReadDir(dir)
+		if !bytes.Equal(before, after) || len(entries) != 1 {
+			t.Errorf("the file changed or a new one appeared: %v", entries)
+		}
+	})
+
+	t.Run("Elasticsearch unreachable: nothing shipped, exit 4", func(t *testing.T) {
+		srv := estest.Start(t)
+		srv.Down()
+		dir := t.TempDir()
+		path := spoolOf(t, dir, "run-1", sweepDocs(t, "run-1", 2))
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		code, _, stderr := ship(t, ctx, srv, nil, path)
+		if code != ExitFailed || !strings.Contains(stderr, "nothing shipped") || !exists(path) {
+			t.Fatalf("ship: exit %d", code)
+		}
+	})
+
+	for _, tc := range []struct {
+		name string
+		body string
+		want string
+	}{
+		{"malformed document", "{\"index\":{\"_index\":\"aws-tag-audit\",\"_id\":\"r\"}}\nnot json\n", ": line 2: document is not a JSON object"},
+		{"malformed action", "{\"index\":{\"_index\":\"aws-tag-audit\",\"_id\":\"r\"}}\n{}\n{\"update\":{\"_index\":\"a\",\"_id\":\"1\"}}\n{}\n", `: line 3: action "update" is not index or create`},
+		{"truncated", "{\"index\":{\"_index\":\"aws-tag-audit\",\"_id\":\"r\"}}\n", ": the last action line has no document"},
+	} {
+		t.Run(tc.name+": exit 2, nothing sent", func(t *testing.T) {
+			srv := estest.Start(t)
+			dir := t.TempDir()
+			good := spoolOf(t, dir, "run-1", sweepDocs(t, "run-1", 1))
+			bad := filepath.Join(dir, "bad.ndjson")
+			os.WriteFile(bad, []byte(tc.body), 0o600)
+			code, _, stderr := ship(t, context.Background(), srv, nil, good, bad)
+			if code != ExitInvalid || !strings.Contains(stderr, bad+tc.want) {
+				t.Fatalf("ship: exit %d, stderr %q, want %q", code, stderr, bad+tc.want)
+			}
+			if n := len(srv.Requests()); n != 0 {
+				t.Errorf("%d requests reached Elasticsearch", n)
+			}
+		})
+	}
+
+	t.Run("input refused: exit 2", func(t *testing.T) {
+		srv := estest.Start(t)
+		dir := t.TempDir()
+		shipped := spoolOf(t, dir, "run-1", sweepDocs(t, "run-1", 1))
+		os.Rename(shipped, shipped+".shipped")
+		for _, c := range []struct {
+			env  map[string]string
+			args []string
+			want string
+		}{
+			{nil, nil, "ship needs one or more spool files"},
+			{nil, []string{filepath.Join(dir, "missing.ndjson")}, "missing.ndjson: no such file"},
+			{nil, []string{shipped}, "already shipped (it is now " + shipped + ".shipped)"},
+			{map[string]string{config.EnvESURL: ""}, []string{shipped + ".shipped"}, "give --es-url URL or set AWSAUDIT_ES_URL"},
+			{nil, []string{"--es-url", "ftp://x", shipped + ".shipped"}, "--es-url"},
+			{nil, []string{shipped + ".shipped", "--es-url", srv.URL}, `"--es-url" after a spool file: flags go before the spool files`},
+		} {
+			code, _, stderr := ship(t, context.Background(), srv, c.env, c.args...)
+			if code != ExitInvalid || !strings.Contains(stderr, c.want) {
+				t.Errorf("ship %v: exit %d, stderr %q, want %q", c.args, code, stderr, c.want)
+			}
+		}
+	})
+
+	t.Run("credentials refused: exit 2, the key not shown", func(t *testing.T) {
+		srv := estest.StartWith(t, estest.Options{APIKey: "Z29vZDprZXk="})
+		path := spoolOf(t, t.TempDir(), "run-1", sweepDocs(t, "run-1", 1))
+		const wrong = "d3Jvbmc6a2V5LXRoYXQtaXMtd3Jvbmc="
+		code, _, stderr := ship(t, context.Background(), srv, map[string]string{config.EnvESAPIKey: wrong}, path)
+		if code != ExitInvalid || !strings.Contains(stderr, "refused the credentials (401 security_exception)") ||
+			!strings.Contains(stderr, config.EnvESAPIKey) || strings.Contains(stderr, wrong) {
+			t.Fatalf("ship: exit %d, stderr %q", code, stderr)
+		}
+		code, _, _ = ship(t, context.Background(), srv, map[string]string{config.EnvESAPIKey: "Z29vZDprZXk="}, path)
+		if code != ExitOK {
+			t.Fatalf("ship with the right key: exit %d", code)
+		}
+	})
+
+	t.Run("TLS with --es-ca-file", func(t *testing.T) {
+		srv := estest.StartWith(t, estest.Options{TLS: true})
+		dir := t.TempDir()
+		ca := filepath.Join(dir, "ca.pem")
+		os.WriteFile(ca, srv.CACert(), 0o600)
+		path := spoolOf(t, dir, "run-1", sweepDocs(t, "run-1", 1))
+		if code, _, stderr := ship(t, context.Background(), srv, nil, path); code != ExitInvalid || !strings.Contains(stderr, "certificate") {
+			t.Fatalf("ship without the CA: exit %d, stderr %q", code, stderr)
+		}
+		if code, _, _ := ship(t, context.Background(), srv, nil, "--es-ca-file", ca, path); code != ExitOK {
+			t.Fatalf("ship with the CA: exit %d", code)
+		}
+	})
+}
+
+// TestSweepRefusesRefusedCredentials: Elasticsearch refusing the credentials stops a sweep before
+// any AWS call, with a clear message that does not show the key.
+func TestSweepRefusesRefusedCredentials(t *testing.T) {
+	calls := awsRecorder(t)
+	srv := estest.StartWith(t, estest.Options{APIKey: "Z29vZDprZXk="})
+	const wrong = "d3Jvbmc6a2V5LXRoYXQtaXMtd3Jvbmc="
+	code, _, stderr := run(t, map[string]string{config.EnvESAPIKey: wrong}, "-t", "created_by", "--es-url", srv.URL)
+	if code != ExitInvalid || !strings.Contains(stderr, "refused the credentials (401 security_exception)") || strings.Contains(stderr, wrong) {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d AWS calls were made", n)
+	}
+}
+
+// TestOpenSinksWithElasticsearchDown: Elasticsearch unreachable at start only warns; the sink is
+// returned, and installs the templates before its first write once Elasticsearch is back.
+func TestOpenSinksWithElasticsearchDown(t *testing.T) {
+	t.Parallel()
+	srv := estest.Start(t)
+	srv.Down()
+	var stderr bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&stderr, nil))
+	sinks, err := openSinks(context.Background(), &outputFlags{}, config.ES{URL: srv.URL, Indices: document.DefaultIndices()}, Env{}, log)
+	if err != nil {
+		t.Fatalf("openSinks = %v, want a warning only", err)
+	}
+	defer sinks.close()
+	if !strings.Contains(stderr.String(), "Elasticsearch is unreachable") {
+		t.Errorf("no warning:\n%s", stderr.String())
+	}
+	srv.Up()
+	docs := sweepDocs(t, "run-1", 2)
+	if err := sinks.sink.Write(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.Templates()) != 2 {
+		t.Errorf("templates = %v", srv.Templates())
+	}
+	assertLandedOnce(t, srv, docs)
+}
