@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/awsaudit/awsaudit/internal/document"
+	"github.com/awsaudit/awsaudit/internal/estest"
 	"github.com/awsaudit/awsaudit/internal/faultproxy"
 	"github.com/awsaudit/awsaudit/internal/mototest"
 	"github.com/awsaudit/awsaudit/internal/testworld"
@@ -143,5 +145,47 @@ func TestSweepNDJSONToStdout(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "REGION") {
 		t.Errorf("the table did not go to stderr")
+	}
+}
+
+// Elasticsearch down for a whole sweep: exit 4, every document spooled to a file the error names,
+// and `awsaudit ship` lands them later, exactly once.
+func TestSweepElasticsearchDownSpoolsThenShips(t *testing.T) {
+	w := newCLIWorld(t)
+	es := estest.Start(t)
+	es.Down()
+	dir := t.TempDir()
+	code, _, stderr := w.sweepCLI(t, "-r", strings.Join(testworld.CanaryRegions, ","), "-t", testworld.Scheme, "-g", "10", "-k",
+		"--es-url", es.URL, "--spool-dir", dir, "--output", "json")
+	if code != ExitFailed {
+		t.Fatalf("exit %d, want 4; stderr:\n%s", code, stderr)
+	}
+	m := regexp.MustCompile(`(\d+) document\(s\) spooled to (\S+) \(send them later with: awsaudit ship (\S+)\)`).FindStringSubmatch(stderr)
+	if m == nil || m[2] != m[3] || !strings.HasPrefix(m[2], dir) {
+		t.Fatalf("stderr does not name the spool file:\n%s", stderr)
+	}
+	spooled := readNDJSON(t, m[2])
+	if len(spooled) != 11 || m[1] != "11" { // 9 violators + 1 managed + the rollup
+		t.Fatalf("%d documents spooled (message says %s), want 11", len(spooled), m[1])
+	}
+	// The instances were terminated all the same: acting does not wait for Elasticsearch.
+	if got := mototest.State(t, w.srv.AWSConfig(t, testworld.Home), w.world.ID(testworld.Home, "violator")); got != "terminated" {
+		t.Errorf("violator is %s", got)
+	}
+
+	es.Up()
+	for range 2 {
+		code, stdout, stderr := w.sweepCLI(t, "ship", "--es-url", es.URL, m[2])
+		if code != ExitOK && !strings.Contains(stderr, "already shipped") {
+			t.Fatalf("ship: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	}
+	if got := es.Count(document.DefaultViolatorIndex) + es.Count(document.DefaultAuditIndex); got != 11 {
+		t.Fatalf("%d documents in Elasticsearch after shipping twice, want 11", got)
+	}
+	for _, d := range spooled {
+		if _, ok := es.Doc(d.Index, d.ID); !ok {
+			t.Errorf("%s/%s did not land", d.Index, d.ID)
+		}
 	}
 }
