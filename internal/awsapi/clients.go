@@ -57,6 +57,9 @@ func LoadConfig(ctx context.Context, o Options) (aws.Config, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
+	// Wrapped after loading, so the loader's own settings (AWS_CA_BUNDLE, which needs its
+	// concrete client) stay in the client that is wrapped.
+	cfg.HTTPClient = WrapHTTPClient(cfg.HTTPClient)
 	// Set after loading, not with config.WithRetryer: a custom retryer given to the loader makes
 	// it skip AWS_MAX_ATTEMPTS and the profile's max_attempts, which then still override the
 	// attempts here for every client (cfg.RetryMaxAttempts), as the SDK documents.

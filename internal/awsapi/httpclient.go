@@ -26,8 +26,17 @@ type HTTPClient struct {
 }
 
 // NewHTTPClient returns the SDK's default buildable client, wrapped.
-func NewHTTPClient() HTTPClient {
-	return HTTPClient{inner: awshttp.NewBuildableClient()}
+func NewHTTPClient() HTTPClient { return WrapHTTPClient(nil) }
+
+// WrapHTTPClient wraps c, or the SDK's default buildable client when c is nil.
+func WrapHTTPClient(c aws.HTTPClient) HTTPClient {
+	if c == nil {
+		c = awshttp.NewBuildableClient()
+	}
+	if w, ok := c.(HTTPClient); ok {
+		return w
+	}
+	return HTTPClient{inner: c}
 }
 
 // Do sends req with its body stripped down to Read and Close.

@@ -48,3 +48,16 @@ func TestHTTPClientHidesWriteTo(t *testing.T) {
 		})
 	}
 }
+
+// LoadConfig's clients use the wrapped HTTP client, with the loader's own settings (such as a
+// custom CA bundle) kept inside it.
+func TestLoadConfigUsesTheWrappedClient(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	cfg, err := LoadConfig(t.Context(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg.HTTPClient.(HTTPClient); !ok {
+		t.Fatalf("HTTP client is %T, want awsapi.HTTPClient", cfg.HTTPClient)
+	}
+}

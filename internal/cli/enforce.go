@@ -16,6 +16,7 @@ import (
 	"github.com/awsaudit/awsaudit/enforcer"
 	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/internal/config"
+	"github.com/awsaudit/awsaudit/internal/logkey"
 	"github.com/awsaudit/awsaudit/internal/worker"
 )
 
@@ -198,7 +199,7 @@ func runEnforce(ctx context.Context, args []string, env Env) int {
 		RetryDelay:        ws.retry,
 		UntilEmpty:        wf.untilEmpty,
 	}
-	log.Info("enforcer worker starting", "queue_url", ws.queueURL, "action", string(policy.Action), "dry_run", pf.dryRun,
+	log.Info("enforcer worker starting", logkey.QueueURL, ws.queueURL, "action", string(policy.Action), "dry_run", pf.dryRun,
 		"tag_scheme", policy.Scheme(), "grace", policy.Grace.String(), "regions", policy.Regions, "until_empty", wf.untilEmpty)
 	st, err := w.Run(ctx)
 	mu.Lock()

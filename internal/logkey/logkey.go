@@ -28,4 +28,10 @@ const (
 	Duration    = "duration_ms"
 	Regions     = "regions"
 	Attempt     = "attempt"
+	// ReceiveCount is SQS's ApproximateReceiveCount of a message.
+	ReceiveCount = "receive_count"
+	// Detail says more about a reason.
+	Detail   = "detail"
+	DocID    = "doc_id"
+	QueueURL = "queue_url"
 )
