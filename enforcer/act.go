@@ -259,44 +259,68 @@ func (a *Actor) actBatch(ctx context.Context, api EC2API, region string, action 
 	for k, i := range batch {
 		ids[k] = results[i].Instance.ID
 	}
-	err := call(ctx, api, action, ids)
+	states, err := call(ctx, api, action, ids)
 	if err == nil {
 		for _, i := range batch {
 			results[i].Outcome = success(action)
+			results[i].setState(states)
 		}
 		return
 	}
 	a.Log.WarnContext(ctx, "batch action failed; reading states again", logkey.Region, region, logkey.Action, string(action), logkey.Count, len(ids), logkey.Error, err.Error())
-	states, rerr := ReadInstances(ctx, api, region, ids)
+	reread, rerr := ReadInstances(ctx, api, region, ids)
 	for _, i := range batch {
 		r := &results[i]
 		if rerr == nil {
-			if in, ok := states[r.Instance.ID]; ok && reached(action, in.State) {
+			if in, ok := reread[r.Instance.ID]; ok && reached(action, in.State) {
 				r.Instance.State = in.State
 				r.Outcome = success(action)
 				continue
 			}
 		}
 		if len(batch) > 1 {
-			err = call(ctx, api, action, []string{r.Instance.ID})
+			states, err = call(ctx, api, action, []string{r.Instance.ID})
 		}
 		if err != nil {
 			r.Outcome, r.Err = document.Failed, fmt.Errorf("%s: %w", action, err)
 			continue
 		}
 		r.Outcome = success(action)
+		r.setState(states)
 	}
 }
 
-func call(ctx context.Context, api EC2API, action Action, ids []string) error {
-	var err error
+// setState records the state the action's answer reported for the instance.
+func (r *Result) setState(states map[string]string) {
+	if s, ok := states[r.Instance.ID]; ok && s != "" {
+		r.Instance.State = s
+	}
+}
+
+// call stops or terminates ids and returns the states the answer reports.
+func call(ctx context.Context, api EC2API, action Action, ids []string) (map[string]string, error) {
+	var changes []types.InstanceStateChange
 	switch action {
 	case ActionTerminate:
-		_, err = api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+		out, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+		if err != nil {
+			return nil, err
+		}
+		changes = out.TerminatingInstances
 	case ActionStop:
-		_, err = api.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: ids})
+		out, err := api.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: ids})
+		if err != nil {
+			return nil, err
+		}
+		changes = out.StoppingInstances
 	}
-	return err
+	states := make(map[string]string, len(changes))
+	for _, c := range changes {
+		if c.CurrentState != nil {
+			states[aws.ToString(c.InstanceId)] = string(c.CurrentState.Name)
+		}
+	}
+	return states, nil
 }
 
 func success(action Action) document.Outcome {

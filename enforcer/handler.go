@@ -591,24 +591,7 @@ func appendNew(s []string, v string) []string {
 
 // spool sends docs to the queue as documents messages.
 func (h *Handler) spool(ctx context.Context, log *slog.Logger, runID string, docs []document.Document) error {
-	bodies, tooLarge, err := EncodeDocuments(runID, docs)
-	if err != nil {
-		return err
-	}
-	if len(tooLarge) > 0 {
-		log.ErrorContext(ctx, "document too large for a queue message; it is kept only in this log", logkey.Count, len(tooLarge))
-		logLost(ctx, log, tooLarge)
-	}
-	for _, b := range bodies {
-		if _, err := h.Queue.SendMessage(ctx, &sqs.SendMessageInput{
-			QueueUrl:     aws.String(h.QueueURL),
-			MessageBody:  aws.String(b),
-			DelaySeconds: RecheckDelay(h.RetryDelay, h.MaxDelay),
-		}); err != nil {
-			return fmt.Errorf("sending documents to the queue: %w", err)
-		}
-	}
-	return nil
+	return SpoolDocuments(ctx, h.Queue, h.QueueURL, RecheckDelay(h.RetryDelay, h.MaxDelay), runID, docs, log)
 }
 
 // logLost writes documents that could be neither written nor spooled into the log, the last

@@ -87,6 +87,25 @@ type Report struct {
 	WriteErr error
 	// Documents are every document the sweep produced, in the order written.
 	Documents []document.Document
+	// Regions summarises each region, in the order swept, then regions not enabled.
+	Regions []RegionSummary
+}
+
+// Region statuses.
+const (
+	RegionVerified   = "verified"
+	RegionUnverified = "unverified"
+	RegionUnreached  = "unreached"
+)
+
+// RegionSummary is one region's part of a sweep, for logs and metrics.
+type RegionSummary struct {
+	Region string `json:"region"`
+	// Status is verified, unverified or unreached.
+	Status    string `json:"status"`
+	Instances int    `json:"instances"`
+	// Outcomes counts the region's violator documents by outcome.
+	Outcomes map[string]int `json:"outcomes"`
 }
 
 // entry is one reportable instance kept from a listing: memory grows with violators, not with
@@ -178,7 +197,8 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 			rep.Violators = append(rep.Violators, e.doc)
 		}
 	}
-	rollup.RegionsVerified = verified
+	rep.Regions = summarise(sweeps, rep)
+	rollup.RegionsVerified = append(rollup.RegionsVerified, verified...)
 	rollup.RegionsUnverified = sortedKeys(rep.Unverified)
 	rollup.RegionsUnreached = sortedKeys(rep.Unreached)
 	for _, r := range rollup.RegionsUnverified {
@@ -446,6 +466,35 @@ func (s *Sweeper) documents(rep *Report) ([]document.Document, error) {
 		return nil, err
 	}
 	return append(docs, d), nil
+}
+
+// summarise returns the per-region summaries.
+func summarise(sweeps []*regionSweep, rep *Report) []RegionSummary {
+	var out []RegionSummary
+	seen := map[string]bool{}
+	for _, rs := range sweeps {
+		seen[rs.region] = true
+		s := RegionSummary{Region: rs.region, Status: RegionVerified, Outcomes: map[string]int{}}
+		switch {
+		case rep.Unreached[rs.region] != "":
+			s.Status = RegionUnreached
+		case rep.Unverified[rs.region] != "":
+			s.Status = RegionUnverified
+		}
+		if s.Status != RegionUnreached {
+			s.Instances = rs.probe.Instances
+		}
+		for _, e := range rs.kept {
+			s.Outcomes[string(e.doc.Outcome)]++
+		}
+		out = append(out, s)
+	}
+	for _, r := range sortedKeys(rep.Unverified) {
+		if !seen[r] {
+			out = append(out, RegionSummary{Region: r, Status: RegionUnverified, Outcomes: map[string]int{}})
+		}
+	}
+	return out
 }
 
 func sortedKeys(m map[string]string) []string {

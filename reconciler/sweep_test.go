@@ -250,6 +250,11 @@ func TestSweepTerminate(t *testing.T) {
 			t.Errorf("%s/%s outcome %q, want %q", in.Region, in.Name, got, outcome)
 		}
 	}
+	for id, d := range r.violators {
+		if d["outcome"] == "terminated" && d["state"] != "shutting-down" && d["state"] != "terminated" {
+			t.Errorf("%s: terminated, but its document says state %v", id, d["state"])
+		}
+	}
 	for r0, id := range e.world.Canaries {
 		if got := mototest.State(t, e.direct(r0), id); got != "stopped" {
 			t.Errorf("canary in %s is %s", r0, got)

@@ -36,7 +36,8 @@ locals {
 }
 
 resource "aws_ssm_parameter" "policy" {
-  name        = "/${local.name}/policy"
+  # SSM refuses names that start with "aws" or "ssm", as /awsaudit/... would.
+  name        = "/tag-audit/${local.name}/policy"
   description = "awsaudit policy (YAML or JSON), read by the ${local.name} enforcer and reconciler at start."
   type        = "String"
   # Intelligent-Tiering: Standard up to 4 KB, Advanced for a larger hand-written policy.

@@ -5,17 +5,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,150 +20,13 @@ import (
 	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/internal/estest"
 	"github.com/awsaudit/awsaudit/internal/faultproxy"
+	"github.com/awsaudit/awsaudit/internal/lambdatest"
 	"github.com/awsaudit/awsaudit/internal/mototest"
 )
 
 // The Lambda binary under AWS's runtime interface emulator, talking to moto (through a fault
 // proxy) via AWS_ENDPOINT_URL. These machines are x86_64 without emulation, so the test builds
 // this package for the host with the deployment's tags; package_test.go checks the arm64 zip.
-
-const rieVersion = "v0.0.0-20261030222936-bef5c4ba774d"
-
-// findRIE returns the emulator's path: on PATH, or in $(go env GOPATH)/bin. Missing, the test is
-// skipped, or fails when AWSAUDIT_REQUIRE_INTEGRATION=1.
-func findRIE(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(dir, "bin", "aws-lambda-rie")
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	msg := "aws-lambda-rie not found: go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@" + rieVersion
-	if os.Getenv(mototest.EnvRequireIntegration) == "1" {
-		t.Fatalf("%s (%s=1 requires integration tests to run)", msg, mototest.EnvRequireIntegration)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// buildBootstrap builds this package as a Lambda bootstrap for the host, with the deployment's
-// tags (the static, trimmed arm64 build is package_test.go's; this one shares the build cache).
-func buildBootstrap(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", out, ".")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the bootstrap: %v\n%s", err, b)
-	}
-	return out
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer collects the emulator's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// emulator is a running aws-lambda-rie with the bootstrap.
-type emulator struct {
-	url string
-	out *lockedBuffer
-}
-
-// startEmulator starts rie with both addresses on free loopback ports (without them it listens on
-// 0.0.0.0:8080) and the environment env, and stops it and the bootstrap at cleanup.
-func startEmulator(t *testing.T, rie, bootstrap string, env []string) *emulator {
-	t.Helper()
-	port := freePort(t)
-	e := &emulator{url: fmt.Sprintf("http://127.0.0.1:%d", port), out: &lockedBuffer{}}
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)), bootstrap)
-	cmd.Dir = filepath.Dir(bootstrap)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = e.out, e.out
-	// Its own process group, so the bootstrap it starts goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", rie, err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("emulator output:\n%s", e.out.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return e
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the emulator does not listen: %v\n%s", err, e.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// invoke posts an event and returns the body: rie answers 200 even when the handler fails.
-func (e *emulator) invoke(t *testing.T, event any) []byte {
-	t.Helper()
-	b, _ := json.Marshal(event)
-	resp, err := http.Post(e.url+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return body
-}
-
-// lambdaEnv is the function's environment: the test process's, without AWS settings, plus moto's
-// (through endpoint) and the given variables.
-func lambdaEnv(srv *mototest.Server, endpoint string, vars ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, srv.Env("us-east-1")...)
-	env = append(env, "AWS_ENDPOINT_URL="+endpoint, "AWS_MAX_ATTEMPTS=1", "AWS_LAMBDA_LOG_FORMAT=JSON")
-	return append(env, vars...)
-}
 
 // envelope is the EventBridge envelope of a RunInstances call by alice.
 func envelope(t *testing.T, region, eventID string, ids ...string) string {
@@ -193,9 +47,9 @@ func envelope(t *testing.T, region, eventID string, ids ...string) string {
 }
 
 func TestLambdaUnderEmulator(t *testing.T) {
-	rie := findRIE(t)
+	rie := lambdatest.FindRIE(t)
 	srv := mototest.Start(t)
-	bootstrap := buildBootstrap(t)
+	bootstrap := lambdatest.BuildBootstrap(t, ".")
 	proxy := faultproxy.Start(t, srv.URL)
 	east, west := srv.AWSConfig(t, "us-east-1"), srv.AWSConfig(t, "us-west-2")
 
@@ -215,14 +69,14 @@ func TestLambdaUnderEmulator(t *testing.T) {
 	}
 
 	t.Run("batch item failures", func(t *testing.T) {
-		emu := startEmulator(t, rie, bootstrap, lambdaEnv(srv, proxy.URL,
+		emu := lambdatest.StartEmulator(t, rie, bootstrap, lambdatest.Env(srv, proxy.URL,
 			"AWSAUDIT_POLICY_SSM_PARAMETER=/tagaudit/policy", "AWSAUDIT_ACTION=terminate", "AWSAUDIT_QUEUE_URL="+aws.ToString(q.QueueUrl)))
 		ev := events.SQSEvent{Records: []events.SQSMessage{
 			{MessageId: "m-launch", Body: envelope(t, "us-east-1", "ev-rie", violator, compliant), EventSource: "aws:sqs", AWSRegion: "us-east-1"},
 			{MessageId: "m-poison", Body: "not an event", EventSource: "aws:sqs", AWSRegion: "us-east-1"},
 			{MessageId: "m-throttled", Body: envelope(t, "us-west-2", "ev-rie-west", throttled), EventSource: "aws:sqs", AWSRegion: "us-east-1"},
 		}}
-		body := emu.invoke(t, ev)
+		body := emu.Invoke(t, ev)
 		var resp struct {
 			BatchItemFailures []map[string]string `json:"batchItemFailures"`
 		}
@@ -241,7 +95,7 @@ func TestLambdaUnderEmulator(t *testing.T) {
 		if st := mototest.State(t, west, throttled); st != "running" {
 			t.Fatalf("throttled region's instance %s", st)
 		}
-		out := emu.out.String()
+		out := emu.Output()
 		var emf map[string]any
 		for _, line := range strings.Split(out, "\n") {
 			if strings.HasPrefix(line, "{") && strings.Contains(line, `"_aws"`) {
@@ -269,10 +123,10 @@ func TestLambdaUnderEmulator(t *testing.T) {
 			t.Fatal(err)
 		}
 		late := mototest.RunInstance(t, east, mototest.Spec{})[0]
-		emu := startEmulator(t, rie, bootstrap, lambdaEnv(srv, proxy.URL,
+		emu := lambdatest.StartEmulator(t, rie, bootstrap, lambdatest.Env(srv, proxy.URL,
 			"AWSAUDIT_POLICY=tags: [created_by, department, project]\ngrace: 0\naction: terminate\n",
 			"AWSAUDIT_QUEUE_URL="+aws.ToString(q.QueueUrl), "AWSAUDIT_ES_URL="+es.URL, "AWSAUDIT_ES_SECRET_ID=tagaudit/es"))
-		body := emu.invoke(t, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: envelope(t, "us-east-1", "ev-rie-es", late)}}})
+		body := emu.Invoke(t, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: envelope(t, "us-east-1", "ev-rie-es", late)}}})
 		if !bytes.Contains(body, []byte(`"batchItemFailures":[]`)) {
 			t.Fatalf("response %s", body)
 		}
@@ -283,7 +137,7 @@ func TestLambdaUnderEmulator(t *testing.T) {
 		if _, ok := es.Doc("aws-tag-audit", "ev-rie-es"); !ok {
 			t.Fatal("no rollup")
 		}
-		if out := emu.out.String(); strings.Contains(out, key) || strings.Contains(out, "c2VjcmV0") {
+		if out := emu.Output(); strings.Contains(out, key) || strings.Contains(out, "c2VjcmV0") {
 			t.Fatalf("the API key reached the log:\n%s", out)
 		}
 	})
@@ -304,14 +158,14 @@ func TestLambdaUnderEmulator(t *testing.T) {
 	})
 
 	t.Run("init failure is clear in the log", func(t *testing.T) {
-		emu := startEmulator(t, rie, bootstrap, lambdaEnv(srv, proxy.URL, "AWSAUDIT_QUEUE_URL="+aws.ToString(q.QueueUrl), "AWSAUDIT_MAX_DELAY_SECONDS=901"))
-		body := emu.invoke(t, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: "{}"}}})
+		emu := lambdatest.StartEmulator(t, rie, bootstrap, lambdatest.Env(srv, proxy.URL, "AWSAUDIT_QUEUE_URL="+aws.ToString(q.QueueUrl), "AWSAUDIT_MAX_DELAY_SECONDS=901"))
+		body := emu.Invoke(t, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: "{}"}}})
 		if bytes.Contains(body, []byte("batchItemFailures")) {
 			t.Fatalf("a handler answered: %s", body)
 		}
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			out := emu.out.String()
+			out := emu.Output()
 			if strings.Contains(out, "enforcer init failed") && strings.Contains(out, "AWSAUDIT_POLICY_SSM_PARAMETER") && strings.Contains(out, "AWSAUDIT_MAX_DELAY_SECONDS") {
 				break
 			}

@@ -142,7 +142,7 @@ run "defaults" {
   assert {
     condition = (aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_ACTION"] == "report"
       && aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_DRY_RUN"] == "false"
-      && aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_POLICY_SSM_PARAMETER"] == "/awsaudit/policy"
+      && aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_POLICY_SSM_PARAMETER"] == "/tag-audit/awsaudit/policy"
       && aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_MAX_DELAY_SECONDS"] == "900"
       && aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_METRICS_NAMESPACE"] == "awsaudit"
       && aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_AUDIT_INDEX"] == "aws-tag-audit"

@@ -1,7 +1,9 @@
-package main
+// Package functions_test checks the Lambda packages `make package` builds.
+package functions_test
 
 import (
 	"archive/zip"
+	"bytes"
 	"debug/elf"
 	"io"
 	"os"
@@ -11,18 +13,14 @@ import (
 	"testing"
 )
 
-// TestPackageZip builds dist/enforcer.zip as `make package` does (scripts/package.sh, into a
-// temporary directory) and checks what Lambda's provided.al2023 on arm64 needs: one file named
-// bootstrap, an ELF executable for aarch64, built with -tags lambda.norpc.
-func TestPackageZip(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cross-compiles the function; skipped with -short")
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("scripts/package.sh needs bash")
-	}
+var functions = []string{"enforcer", "reconciler"}
+
+// pack runs scripts/package.sh as `make package` does, into a temporary directory, and returns
+// the directory.
+func pack(t *testing.T) string {
+	t.Helper()
 	dist := t.TempDir()
-	cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "package.sh"), "enforcer")
+	cmd := exec.Command("bash", append([]string{filepath.Join("..", "scripts", "package.sh")}, functions...)...)
 	// The script's default is the deployment's arm64; a GOARCH or GOOS of this process would
 	// change it (and the helper it runs with go run).
 	var env []string
@@ -33,9 +31,40 @@ func TestPackageZip(t *testing.T) {
 	}
 	cmd.Env = append(env, "DIST="+dist)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/package.sh enforcer: %v\n%s", err, out)
+		t.Fatalf("scripts/package.sh: %v\n%s", err, out)
 	}
-	zr, err := zip.OpenReader(filepath.Join(dist, "enforcer.zip"))
+	return dist
+}
+
+// TestPackages checks what Lambda's provided.al2023 on arm64 needs — one file named bootstrap,
+// an executable static ELF for aarch64, built with -tags lambda.norpc and -trimpath — and that
+// the same source gives byte-identical zips.
+func TestPackages(t *testing.T) {
+	first, second := pack(t), pack(t)
+	for _, fn := range functions {
+		t.Run(fn, func(t *testing.T) {
+			a, err := os.ReadFile(filepath.Join(first, fn+".zip"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(second, fn+".zip"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a, b) {
+				t.Errorf("two builds of %s.zip differ: the package is not reproducible", fn)
+			}
+			if len(a) > 10<<20 {
+				t.Errorf("%s.zip is %d bytes, over 10 MB", fn, len(a))
+			}
+			checkZip(t, filepath.Join(first, fn+".zip"))
+		})
+	}
+}
+
+func checkZip(t *testing.T, path string) {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +79,7 @@ func TestPackageZip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rc.Close()
 	bin := filepath.Join(t.TempDir(), "bootstrap")
 	f, err := os.Create(bin)
 	if err != nil {
@@ -58,7 +88,6 @@ func TestPackageZip(t *testing.T) {
 	if _, err := io.Copy(f, rc); err != nil {
 		t.Fatal(err)
 	}
-	rc.Close()
 	f.Close()
 
 	ef, err := elf.Open(bin)
@@ -72,7 +101,6 @@ func TestPackageZip(t *testing.T) {
 	if ef.Section(".interp") != nil {
 		t.Fatal("bootstrap is dynamically linked; provided.al2023 wants a static binary (CGO_ENABLED=0)")
 	}
-
 	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go version -m: %v\n%s", err, out)

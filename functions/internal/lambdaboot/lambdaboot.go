@@ -1,0 +1,131 @@
+// Package lambdaboot is what both Lambda composition roots share: the JSON logger, the policy
+// read by name from SSM (or inline) with the environment's overrides, and the document sink with
+// Elasticsearch credentials read by name from SSM or Secrets Manager.
+package lambdaboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/awsaudit/awsaudit/enforcer"
+	"github.com/awsaudit/awsaudit/internal/config"
+	"github.com/awsaudit/awsaudit/internal/document"
+	"github.com/awsaudit/awsaudit/internal/essink"
+	"github.com/awsaudit/awsaudit/internal/secrets"
+)
+
+// Logger returns the JSON logger through aws-lambda-go's handler (request ids included), and the
+// level AWSAUDIT_LOG_LEVEL sets once the settings are read.
+func Logger() (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	return slog.New(&levelHandler{Handler: lambdacontext.NewLogHandler(), level: level}), level
+}
+
+// LoadPolicy reads the policy (from SSM by name, or inline), applies the action and regions
+// overrides, and validates it.
+func LoadPolicy(ctx context.Context, cfg config.Lambda, params secrets.ParameterAPI) (*enforcer.Policy, error) {
+	text, where := cfg.Policy, config.EnvPolicy
+	if cfg.PolicySSM != "" {
+		var err error
+		if text, err = secrets.Parameter(ctx, params, cfg.PolicySSM); err != nil {
+			return nil, fmt.Errorf("reading the policy: %w", err)
+		}
+		where = "SSM parameter " + cfg.PolicySSM
+	}
+	p, err := enforcer.ParsePolicy([]byte(text), false)
+	if err != nil {
+		return nil, fmt.Errorf("policy in %s: %w", where, err)
+	}
+	var errs []error
+	if cfg.Action != "" {
+		a, err := enforcer.ParseAction(cfg.Action)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", config.EnvAction, err))
+		}
+		p.Action = a
+	}
+	if cfg.Regions != "" {
+		regions, err := enforcer.ParseRegions(cfg.Regions)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", config.EnvRegions, err))
+		}
+		p.Regions = regions
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("policy in %s: %w", where, err)
+	}
+	return p, nil
+}
+
+// OpenSink returns where documents go: Elasticsearch, with credentials read by name; without an
+// Elasticsearch URL, the log (stdout) as _bulk NDJSON, replayable with `awsaudit ship`.
+func OpenSink(ctx context.Context, es config.ES, params secrets.ParameterAPI, sm secrets.SecretAPI, stdout io.Writer, log *slog.Logger) (document.Sink, error) {
+	if !es.Enabled() {
+		log.Warn("no Elasticsearch URL: documents are written to the log as _bulk NDJSON", "env", config.EnvESURL)
+		return document.NewNDJSON(stdout), nil
+	}
+	var (
+		value string
+		err   error
+	)
+	switch {
+	case es.SecretSSM != "":
+		value, err = secrets.Parameter(ctx, params, es.SecretSSM)
+	case es.SecretID != "":
+		value, err = secrets.Secret(ctx, sm, es.SecretID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the Elasticsearch credentials: %w", err)
+	}
+	if value != "" {
+		c, err := secrets.ParseESCredentials(value)
+		if err != nil {
+			return nil, err
+		}
+		es.APIKey, es.Username, es.Password = c.APIKey, c.Username, c.Password
+		log.Info("Elasticsearch credentials read", "credentials", c)
+	}
+	return openElasticsearch(ctx, es, log)
+}
+
+// levelHandler drops records below the configured level (AWSAUDIT_LOG_LEVEL) before Lambda's
+// handler, which applies AWS_LAMBDA_LOG_LEVEL, sees them.
+type levelHandler struct {
+	slog.Handler
+	level slog.Leveler
+}
+
+func (h *levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level.Level() && h.Handler.Enabled(ctx, l)
+}
+
+func (h *levelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &levelHandler{Handler: h.Handler.WithAttrs(attrs), level: h.level}
+}
+
+func (h *levelHandler) WithGroup(name string) slog.Handler {
+	return &levelHandler{Handler: h.Handler.WithGroup(name), level: h.level}
+}
+
+// openElasticsearch returns the Elasticsearch sink, with its index templates installed. An
+// unreachable Elasticsearch is not an init failure (the sink installs the templates before its
+// first write, and the handler spools on the queue what it cannot write); refused credentials
+// or a rejected template are.
+func openElasticsearch(ctx context.Context, es config.ES, log *slog.Logger) (document.Sink, error) {
+	c := essink.FromES(es, log)
+	// Lambda allows an init phase 10 s; an Elasticsearch slow to answer is not worth losing it.
+	c.StartupTimeout = esStartupTimeout
+	return essink.Open(ctx, c)
+}
+
+// esStartupTimeout bounds the template installation at init.
+const esStartupTimeout = 5 * time.Second

@@ -1,0 +1,188 @@
+// Command reconciler is the scheduled sweep's Lambda (provided.al2023, built with -tags
+// lambda.norpc): EventBridge Scheduler invokes it nightly and it runs the same sweep as
+// `awsaudit sweep`. This file only wires: settings from the environment (internal/config), the
+// policy and Elasticsearch credentials by name, AWS clients, the sink, JSON logs, a summary log
+// line with counts per region and outcome, and CloudWatch embedded-metric lines. It watches its
+// remaining time: no region is started once less than the time reserve is left, what it has is
+// written, and the regions it did not reach are reported. Documents Elasticsearch does not take
+// are spooled to the enforcer's queue, which writes them later.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/awsaudit/awsaudit/enforcer"
+	"github.com/awsaudit/awsaudit/functions/internal/lambdaboot"
+	"github.com/awsaudit/awsaudit/internal/awsapi"
+	"github.com/awsaudit/awsaudit/internal/config"
+	"github.com/awsaudit/awsaudit/internal/document"
+	"github.com/awsaudit/awsaudit/internal/logkey"
+	"github.com/awsaudit/awsaudit/internal/metrics"
+	"github.com/awsaudit/awsaudit/reconciler"
+)
+
+func main() {
+	log, level := lambdaboot.Logger()
+	r, err := setup(context.Background(), os.Getenv, os.Stdout, log, level)
+	if err != nil {
+		log.Error("reconciler init failed: no sweep will run until this is fixed", logkey.Error, err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(r.Handle)
+}
+
+// runner runs one sweep per invocation.
+type runner struct {
+	sweeper  *reconciler.Sweeper
+	reserve  time.Duration
+	queue    enforcer.QueueAPI
+	queueURL string
+	emf      *metrics.Emitter
+	log      *slog.Logger
+}
+
+// setup builds the runner from the environment.
+func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slog.Logger, level *slog.LevelVar) (*runner, error) {
+	cfg, err := config.LoadLambda(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("reading the settings: %w", err)
+	}
+	level.Set(cfg.LogLevel)
+	log.Info("reconciler settings", "settings", cfg)
+	awsCfg, err := awsapi.LoadConfig(ctx, awsapi.Options{})
+	if err != nil {
+		return nil, err
+	}
+	clients := awsapi.NewClients(awsCfg)
+	params := ssm.NewFromConfig(awsCfg)
+	policy, err := lambdaboot.LoadPolicy(ctx, cfg, params)
+	if err != nil {
+		return nil, err
+	}
+	sink, err := lambdaboot.OpenSink(ctx, cfg.ES, params, secretsmanager.NewFromConfig(awsCfg), stdout, log)
+	if err != nil {
+		return nil, err
+	}
+	sw := &reconciler.Sweeper{
+		Policy:      policy,
+		EC2:         func(region string) reconciler.RegionAPI { return clients.EC2(region) },
+		HomeRegion:  clients.HomeRegion(),
+		STS:         clients.STS(),
+		IAM:         clients.IAM(),
+		Sink:        sink,
+		Indices:     cfg.ES.Indices,
+		Now:         time.Now,
+		Log:         log,
+		DryRun:      cfg.DryRun,
+		Concurrency: cfg.Concurrency,
+	}
+	if policy.NeedsIAM() {
+		sw.Users = enforcer.NewUsers(clients.IAM(), 0, time.Now)
+	}
+	r := &runner{
+		sweeper:  sw,
+		reserve:  cfg.TimeReserve,
+		queueURL: cfg.QueueURL,
+		emf:      &metrics.Emitter{Namespace: cfg.MetricsNamespace, Function: metrics.FunctionReconciler, W: stdout, Now: time.Now},
+		log:      log,
+	}
+	if cfg.QueueURL != "" {
+		r.queue = clients.SQS()
+	}
+	log.Info("reconciler ready", "action", string(policy.Action), "dry_run", cfg.DryRun, "tag_scheme", policy.Scheme(),
+		"grace", policy.Grace.String(), logkey.Regions, policy.Regions)
+	return r, nil
+}
+
+// Summary is the invocation's result: what the summary log line says.
+type Summary struct {
+	RunID      string                     `json:"run_id"`
+	Instances  int                        `json:"instances"`
+	Violators  int                        `json:"violators"`
+	Outcomes   map[string]int             `json:"outcomes"`
+	Regions    []reconciler.RegionSummary `json:"regions"`
+	Unverified []string                   `json:"regions_unverified"`
+	Unreached  []string                   `json:"regions_unreached"`
+	Spooled    int                        `json:"documents_spooled"`
+}
+
+// Handle runs one sweep. The scheduler's input ({}) is ignored. It returns an error, which
+// Lambda counts in its Errors metric, only when the sweep could not run at all or documents
+// could be neither written nor spooled; unverified and unreached regions are metrics and alarms.
+func (r *runner) Handle(ctx context.Context, _ json.RawMessage) (*Summary, error) {
+	sw := *r.sweeper
+	if deadline, ok := ctx.Deadline(); ok {
+		startBy := deadline.Add(-r.reserve)
+		sw.StartBy = func() time.Time { return startBy }
+	}
+	rep, err := sw.Run(ctx)
+	if err != nil {
+		r.log.ErrorContext(ctx, "sweep failed", logkey.Error, err.Error())
+		return nil, err
+	}
+	s := &Summary{
+		RunID: rep.RunID, Instances: rep.Rollup.InstanceCount, Violators: rep.Rollup.ViolatorCount,
+		Outcomes: rep.Rollup.Outcomes, Regions: rep.Regions,
+		Unverified: rep.Rollup.RegionsUnverified, Unreached: rep.Rollup.RegionsUnreached,
+	}
+	writeFailures := 0
+	var runErr error
+	if rep.WriteErr != nil {
+		unwritten, ok := document.Unwritten(rep.WriteErr)
+		if !ok {
+			unwritten = rep.Documents
+		}
+		writeFailures = len(unwritten)
+		runErr = r.spool(ctx, rep.RunID, unwritten)
+		if runErr == nil {
+			s.Spooled = len(unwritten)
+		}
+	}
+	actions := rep.Rollup.Outcomes[string(document.Stopped)] + rep.Rollup.Outcomes[string(document.Terminated)]
+	if err := r.emf.Emit(
+		metrics.Metric{Name: metrics.Violators, Unit: metrics.Count, Value: float64(rep.Rollup.ViolatorCount)},
+		metrics.Metric{Name: metrics.Actions, Unit: metrics.Count, Value: float64(actions)},
+		metrics.Metric{Name: metrics.ActionFailures, Unit: metrics.Count, Value: float64(rep.ActionFailures)},
+		metrics.Metric{Name: metrics.UnverifiedRegions, Unit: metrics.Count, Value: float64(len(rep.Rollup.RegionsUnverified))},
+		metrics.Metric{Name: metrics.UnreachedRegions, Unit: metrics.Count, Value: float64(len(rep.Rollup.RegionsUnreached))},
+		metrics.Metric{Name: metrics.DocumentWriteFailures, Unit: metrics.Count, Value: float64(writeFailures)},
+	); err != nil {
+		r.log.ErrorContext(ctx, "writing metrics", logkey.Error, err.Error())
+	}
+	lvl := slog.LevelInfo
+	if len(s.Unverified) > 0 || len(s.Unreached) > 0 || rep.ActionFailures > 0 || writeFailures > 0 {
+		lvl = slog.LevelWarn
+	}
+	r.log.Log(ctx, lvl, "sweep summary", "summary", s)
+	if rep.Deferred > 0 {
+		r.log.WarnContext(ctx, "ACTION LIMIT REACHED: violators deferred to the next run", logkey.Limit, rep.Limit, "deferred", rep.Deferred)
+	}
+	return s, runErr
+}
+
+// spool sends documents Elasticsearch did not take to the enforcer's queue; without a queue
+// they are logged in full.
+func (r *runner) spool(ctx context.Context, runID string, docs []document.Document) error {
+	if r.queue == nil {
+		for _, d := range docs {
+			r.log.ErrorContext(ctx, "DOCUMENT NOT WRITTEN: kept only in this log", logkey.Index, d.Index, logkey.DocID, d.ID, "body", string(d.Body))
+		}
+		return fmt.Errorf("%d document(s) not written and no %s to spool them to", len(docs), config.EnvQueueURL)
+	}
+	if err := enforcer.SpoolDocuments(ctx, r.queue, r.queueURL, 0, runID, docs, r.log); err != nil {
+		r.log.ErrorContext(ctx, "spooling documents to the queue failed", logkey.Error, err.Error())
+		return err
+	}
+	r.log.WarnContext(ctx, "documents spooled to the enforcer's queue", logkey.Count, len(docs), logkey.QueueURL, r.queueURL)
+	return nil
+}
