@@ -162,13 +162,19 @@ type outputFlags struct {
 	logLevel      string
 }
 
+// register registers the flags sweep and enforce share.
 func (f *outputFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.ndjson, "ndjson", "", "write documents as _bulk NDJSON to FILE (- for stdout)")
 	f.registerES(fs)
-	fs.StringVar(&f.spoolDir, "spool-dir", ".", "where documents Elasticsearch did not take are spooled")
-	fs.StringVar(&f.output, "output", "", "table or json (default: table on a terminal, json otherwise)")
 	fs.BoolVar(&f.stats, "stats", false, "print the AWS API calls made, by operation")
 	f.registerLogLevel(fs)
+}
+
+// registerReport registers the sweep's own output flags (enforce spools on its queue and prints
+// no report).
+func (f *outputFlags) registerReport(fs *flag.FlagSet) {
+	fs.StringVar(&f.spoolDir, "spool-dir", ".", "where documents Elasticsearch did not take are spooled")
+	fs.StringVar(&f.output, "output", "", "table or json (default: table on a terminal, json otherwise)")
 }
 
 // registerES registers the Elasticsearch flags, which ship shares.

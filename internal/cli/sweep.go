@@ -19,6 +19,7 @@ func runSweep(ctx context.Context, args []string, env Env) int {
 	)
 	pf.register(fs)
 	of.register(fs)
+	of.registerReport(fs)
 	af.register(fs)
 	fs.IntVar(&concurrency, "concurrency", 4, "regions listed at once")
 	if code, done := parse(fs, help, args, env); done {
