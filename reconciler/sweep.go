@@ -16,8 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/awsaudit/awsaudit/enforcer"
 	"github.com/awsaudit/awsaudit/internal/document"
@@ -30,16 +28,6 @@ type RegionAPI interface {
 	RegionsAPI
 }
 
-// IdentityAPI is the STS call that names the account.
-type IdentityAPI interface {
-	GetCallerIdentity(ctx context.Context, in *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
-}
-
-// AliasAPI is the IAM call that gives the account its human name.
-type AliasAPI interface {
-	ListAccountAliases(ctx context.Context, in *iam.ListAccountAliasesInput, optFns ...func(*iam.Options)) (*iam.ListAccountAliasesOutput, error)
-}
-
 // Sweeper runs sweeps. Build one per process; Run may be called more than once.
 type Sweeper struct {
 	Policy *enforcer.Policy
@@ -47,8 +35,8 @@ type Sweeper struct {
 	EC2 func(region string) RegionAPI
 	// HomeRegion is where regions are discovered.
 	HomeRegion string
-	STS        IdentityAPI
-	IAM        AliasAPI
+	// Account names the account (STS, and IAM for its alias).
+	Account *enforcer.AccountCache
 	// Users checks IAM users; nil when the policy checks none.
 	Users   *enforcer.Users
 	Sink    document.Sink
@@ -130,12 +118,12 @@ type regionSweep struct {
 // region list); everything else is in the report.
 func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	start := s.Now()
-	accountID, alias, err := s.account(ctx)
+	acct, err := s.Account.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{
-		RunID:      "sweep-" + accountID + "-" + start.UTC().Format("20060102T150405.000Z"),
+		RunID:      "sweep-" + acct.ID + "-" + start.UTC().Format("20060102T150405.000Z"),
 		Unverified: map[string]string{},
 		Unreached:  map[string]string{},
 		Limit:      enforcer.NoLimit,
@@ -143,7 +131,7 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	log := s.Log.With(logkey.RunID, rep.RunID)
 	hdr := document.Header{
 		Timestamp: document.At(start), RunID: rep.RunID, Source: document.SourceSweep,
-		Account: alias, AccountID: accountID, TagScheme: s.Policy.Scheme(), Action: string(s.Policy.Action),
+		Account: acct.Name(), AccountID: acct.ID, TagScheme: s.Policy.Scheme(), Action: string(s.Policy.Action),
 	}
 
 	pl, err := planRegions(ctx, s.EC2(s.HomeRegion), s.HomeRegion, s.Policy.Regions)
@@ -179,7 +167,7 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 		log.Error("region unverified: nothing in it is acted on", logkey.Region, r, logkey.Reason, why)
 	}
 
-	targets := s.classify(sweeps, hdr, rep, accountID, alias)
+	targets := s.classify(sweeps, hdr, rep, acct.Allowed(s.Policy))
 	s.limit(log, rep, &targets, verifiedInstances)
 	s.act(ctx, log, sweeps, targets, rep)
 
@@ -223,25 +211,6 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 		log.Error("documents not written", logkey.Error, err.Error())
 	}
 	return rep, nil
-}
-
-// account returns the account id (STS) and its alias (IAM), the id standing in for a missing
-// alias.
-func (s *Sweeper) account(ctx context.Context) (id, alias string, err error) {
-	out, err := s.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return "", "", fmt.Errorf("identifying the account: %w", err)
-	}
-	id = aws.ToString(out.Account)
-	alias = id
-	al, err := s.IAM.ListAccountAliases(ctx, &iam.ListAccountAliasesInput{})
-	switch {
-	case err != nil:
-		s.Log.Warn("cannot read the account alias; using the account id", logkey.AccountID, id, logkey.Error, err.Error())
-	case len(al.AccountAliases) > 0:
-		alias = al.AccountAliases[0]
-	}
-	return id, alias, nil
 }
 
 func (s *Sweeper) concurrency() int {
@@ -340,9 +309,8 @@ type target struct {
 
 // classify builds every kept entry's document with the outcome it gets without acting, and
 // returns the violators that may be acted on.
-func (s *Sweeper) classify(sweeps []*regionSweep, hdr document.Header, rep *Report, accountID, alias string) []target {
+func (s *Sweeper) classify(sweeps []*regionSweep, hdr document.Header, rep *Report, allowed bool) []target {
 	destructive := s.Policy.Action.Destructive()
-	allowed := accountAllowed(s.Policy.Accounts, accountID, alias)
 	var targets []target
 	for _, rs := range sweeps {
 		_, unverified := rep.Unverified[rs.region]
@@ -364,12 +332,6 @@ func (s *Sweeper) classify(sweeps []*regionSweep, hdr document.Header, rep *Repo
 		}
 	}
 	return targets
-}
-
-// accountAllowed reports whether the account may be acted on: no allow-list, or it names the
-// account's id or alias.
-func accountAllowed(list []string, id, alias string) bool {
-	return len(list) == 0 || slices.Contains(list, id) || slices.Contains(list, alias)
 }
 
 // limit applies the policy's action limits across all regions, oldest violators first.
