@@ -39,6 +39,7 @@ bench: ## measure API calls, CPU, memory, event latency and Lambda start; writes
 .PHONY: tfcheck
 tfcheck: package ## validate terraform/ offline against the hashicorp/aws schema
 	../shared/tools/tfcheck/run.sh terraform
+	../shared/tools/tfcheck/run.sh terraform/examples/complete
 
 .PHONY: clean
 clean: ## remove build outputs

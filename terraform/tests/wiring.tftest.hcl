@@ -364,18 +364,18 @@ run "elasticsearch_by_ssm_parameter" {
 
   variables {
     es_url                  = "https://es.example.com:9243"
-    es_secret_ssm_parameter = "/awsaudit/es-api-key"
+    es_secret_ssm_parameter = "/tag-audit/es-api-key"
     kms_key_arn             = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
   }
 
   assert {
     condition = (aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_ES_URL"] == "https://es.example.com:9243"
-      && aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_ES_SECRET_SSM_PARAMETER"] == "/awsaudit/es-api-key"
+      && aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_ES_SECRET_SSM_PARAMETER"] == "/tag-audit/es-api-key"
     && !contains(keys(aws_lambda_function.enforcer.environment[0].variables), "AWSAUDIT_ES_SECRET_ID"))
     error_message = "The ES URL and the SSM parameter's name must reach the environment, and no secret id."
   }
   assert {
-    condition     = contains(one([for s in data.aws_iam_policy_document.reconciler.statement : s if s.sid == "ReadSettings"]).resources, "arn:aws:ssm:eu-west-1:123456789012:parameter/awsaudit/es-api-key")
+    condition     = contains(one([for s in data.aws_iam_policy_document.reconciler.statement : s if s.sid == "ReadSettings"]).resources, "arn:aws:ssm:eu-west-1:123456789012:parameter/tag-audit/es-api-key")
     error_message = "The reconciler must be allowed to read the ES secret parameter."
   }
   assert {
@@ -509,7 +509,7 @@ run "rejects_both_es_secrets" {
   command = plan
   variables {
     es_url                  = "https://es.example.com"
-    es_secret_ssm_parameter = "/awsaudit/es"
+    es_secret_ssm_parameter = "/tag-audit/es"
     es_secret_id            = "awsaudit/es"
   }
   expect_failures = [aws_lambda_function.enforcer]

@@ -41,7 +41,7 @@ variable "es_url" {
 variable "es_secret_ssm_parameter" {
   description = "Name of the existing SSM SecureString holding the Elasticsearch API key."
   type        = string
-  default     = "/awsaudit/elasticsearch-api-key"
+  default     = "/tag-audit/elasticsearch-api-key"
 }
 
 variable "alarm_emails" {
