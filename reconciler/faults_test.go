@@ -158,14 +158,36 @@ func tagSpec(kv ...string) []types.TagSpecification {
 	return []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: tags}}
 }
 
+// A requested region that is not enabled fails its listing (AWS answers OptInRequired; moto,
+// which serves every region, answers with an empty listing): it is unverified either way, and no
+// DescribeRegions call is spent finding out.
 func TestSweepRegionNotEnabled(t *testing.T) {
 	e := newEnv(t)
-	r := e.sweep(policy(t, enforcer.ActionReport, func(p *enforcer.Policy) { p.Regions = []string{testworld.Home, "ap-east-1"} }))
-	if why := r.rep.Unverified["ap-east-1"]; !strings.Contains(why, "not enabled") {
+	e.proxy.Add(faultproxy.Rule{Service: "ec2", Action: "DescribeInstances", Region: "ap-east-1",
+		Respond: faultproxy.APIError(401, "OptInRequired", "You are not subscribed to this service. Please go to http://aws.amazon.com to subscribe.")})
+	r := e.sweep(policy(t, enforcer.ActionReport, func(p *enforcer.Policy) { p.Regions = []string{testworld.Home, "ap-east-1", "me-south-1"} }))
+	if why := r.rep.Unverified["ap-east-1"]; !strings.Contains(why, "region ap-east-1 is not enabled for this account") {
+		t.Errorf("unverified %v", r.rep.Unverified)
+	}
+	if why := r.rep.Unverified["me-south-1"]; !strings.Contains(why, "the listing is empty") {
+		t.Errorf("unverified %v", r.rep.Unverified)
+	}
+	if n := e.counter.ByOperation()["EC2.DescribeRegions"]; n != 0 {
+		t.Errorf("%d DescribeRegions calls with the regions given", n)
+	}
+	if got := strs(r.rollup["regions_verified"]); strings.Join(got, ",") != testworld.Home {
+		t.Errorf("verified %v", got)
+	}
+}
+
+func TestSweepRefusesRegionsOfAnotherPartition(t *testing.T) {
+	e := newEnv(t)
+	r := e.sweep(policy(t, enforcer.ActionReport, func(p *enforcer.Policy) { p.Regions = []string{testworld.Home, "cn-north-1"} }))
+	if why := r.rep.Unverified["cn-north-1"]; !strings.Contains(why, "not in the aws partition") {
 		t.Fatalf("unverified %v", r.rep.Unverified)
 	}
-	if e.counter.ByOperation()["EC2.DescribeInstances"] != 1 {
-		t.Errorf("listed a region that is not enabled: %v", e.counter.ByOperation())
+	if n := e.counter.ByOperation()["EC2.DescribeInstances"]; n != 1 {
+		t.Errorf("listed a region of another partition: %v", e.counter.ByOperation())
 	}
 }
 

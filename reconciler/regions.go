@@ -59,18 +59,19 @@ func enabledRegions(ctx context.Context, api RegionsAPI, home string) ([]string,
 // plan is the regions a sweep audits, and those it cannot.
 type plan struct {
 	sweep []string
-	// unverified maps a requested region that is not enabled to the reason.
+	// unverified maps a requested region that cannot be audited to the reason.
 	unverified map[string]string
-	// warning says why enablement could not be checked, when it could not.
-	warning error
 }
 
-// planRegions decides which regions to sweep: the requested list when given (a well-formed
-// region that is not enabled is unverified), else every enabled region.
+// planRegions decides which regions to sweep: the requested list when given, else every enabled
+// region. A requested region is not looked up in DescribeRegions — that would cost a call per
+// sweep for what the listing itself tells: a region that is not enabled fails its listing
+// (OptInRequired, AuthFailure) and so is unverified, like any region whose listing cannot be
+// trusted. Only a region of another partition than the home region is refused up front.
 func planRegions(ctx context.Context, api RegionsAPI, home string, requested []string) (plan, error) {
 	p := plan{unverified: map[string]string{}}
-	enabled, err := enabledRegions(ctx, api, home)
 	if len(requested) == 0 {
+		enabled, err := enabledRegions(ctx, api, home)
 		if err != nil {
 			return p, err
 		}
@@ -80,19 +81,12 @@ func planRegions(ctx context.Context, api RegionsAPI, home string, requested []s
 		p.sweep = enabled
 		return p, nil
 	}
-	p.warning = err
 	for _, r := range requested {
-		switch {
-		case err != nil:
-			// Enablement cannot be told; the canary check still verifies the region.
-			p.sweep = append(p.sweep, r)
-		case slices.Contains(enabled, r):
-			p.sweep = append(p.sweep, r)
-		case Partition(r) != Partition(home):
+		if Partition(r) != Partition(home) {
 			p.unverified[r] = fmt.Sprintf("region %s is not in the %s partition of the home region %s", r, Partition(home), home)
-		default:
-			p.unverified[r] = fmt.Sprintf("region %s is not enabled for this account", r)
+			continue
 		}
+		p.sweep = append(p.sweep, r)
 	}
 	return p, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/awsaudit/awsaudit/enforcer"
+	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/internal/document"
 	"github.com/awsaudit/awsaudit/internal/logkey"
 )
@@ -137,9 +138,6 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	pl, err := planRegions(ctx, s.EC2(s.HomeRegion), s.HomeRegion, s.Policy.Regions)
 	if err != nil {
 		return nil, err
-	}
-	if pl.warning != nil {
-		log.Warn("cannot tell which regions are enabled; relying on the canary checks", logkey.Error, pl.warning.Error())
 	}
 	for r, why := range pl.unverified {
 		rep.Unverified[r] = why
@@ -270,6 +268,10 @@ func (s *Sweeper) listRegion(ctx context.Context, rs *regionSweep) {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
+			if awsapi.Classify(err) == awsapi.OptInRequired {
+				rs.listErr = fmt.Errorf("region %s is not enabled for this account: %w", rs.region, err)
+				return
+			}
 			rs.listErr = fmt.Errorf("listing instances in %s: %w", rs.region, err)
 			return
 		}

@@ -14,7 +14,7 @@ for fn in "$@"; do
   work=$(mktemp -d)
   CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -buildvcs=false -tags lambda.norpc \
     -ldflags '-s -w -buildid=' -o "$work/bootstrap" "./functions/$fn"
-  go run ./scripts/lambdazip "$out/$fn.zip" "$work/bootstrap"
+  env -u GOARCH -u GOOS go run ./scripts/lambdazip "$out/$fn.zip" "$work/bootstrap"
   rm -rf "$work"
   echo "$out/$fn.zip sha256=$(sha256sum "$out/$fn.zip" | cut -c1-16)… $(stat -c %s "$out/$fn.zip") bytes"
 done

@@ -67,11 +67,21 @@ type bulkMeta struct {
 
 // AppendBulk appends the document's _bulk action line and body line, each ending in a newline.
 func AppendBulk(buf []byte, d Document) []byte {
-	meta, _ := json.Marshal(map[Op]bulkMeta{d.Op: {Index: d.Index, ID: d.ID}})
-	buf = append(buf, meta...)
-	buf = append(buf, '\n')
+	buf = append(buf, `{"`...)
+	buf = append(buf, d.Op...)
+	buf = append(buf, `":{"_index":`...)
+	buf = appendJSONString(buf, d.Index)
+	buf = append(buf, `,"_id":`...)
+	buf = appendJSONString(buf, d.ID)
+	buf = append(buf, "}}\n"...)
 	buf = appendCompact(buf, d.Body)
 	return append(buf, '\n')
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(buf []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always encodes
+	return append(buf, b...)
 }
 
 // appendCompact appends body on one line (bodies from New already are).
