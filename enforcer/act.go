@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,8 +74,13 @@ func (a *Actor) Act(ctx context.Context, api EC2API, region string, action Actio
 	ready := a.unprotect(ctx, api, action, results, live)
 	a.execute(ctx, api, region, action, results, ready)
 	for _, i := range ready {
-		if results[i].Outcome == document.Failed {
-			a.restore(ctx, api, action, &results[i])
+		r := &results[i]
+		switch {
+		case r.Outcome == document.Failed:
+			a.restore(ctx, api, action, r)
+		case r.Outcome == document.Stopped && aws.ToBool(r.DisableAPIStop):
+			// The instance lives on, stopped: its owner's stop protection goes back on.
+			a.restoreStopProtection(ctx, api, r)
 		}
 	}
 	for i := range results {
@@ -125,12 +131,19 @@ func (a *Actor) secondRead(ctx context.Context, api EC2API, region string, actio
 			facts, _ = a.Users.Facts(ctx, a.Policy.IAMUserNames(in.Tags))
 		}
 		r.Decision = Decide(&in, a.Policy, facts, now)
-		if r.Decision.Verdict != Violator {
-			r.Outcome, r.Note = document.NowCompliant, "second read: "+string(r.Decision.Verdict)
+		switch r.Decision.Verdict {
+		case Violator:
+		case Compliant:
+			r.Outcome, r.Note = document.NowCompliant, "tagged since the first read"
+			continue
+		default:
+			// Exempt, in grace, managed, unknown (an IAM lookup failed) or the canary now: not
+			// acted on, and not compliant either.
+			r.Outcome, r.Note = document.Reported, "second read: "+string(r.Decision.Verdict)+"; not acted on"
 			continue
 		}
 		if action == ActionStop && (in.State == "stopped" || in.State == "stopping") {
-			r.Outcome, r.Note = document.Stopped, "already "+in.State+"; nothing done"
+			r.Outcome, r.Note = document.Reported, "already "+in.State+"; nothing done"
 			continue
 		}
 		live = append(live, i)
@@ -161,7 +174,9 @@ func (a *Actor) unprotect(ctx context.Context, api EC2API, action Action, result
 			r.DisableAPITermination = aws.Bool(term)
 			if term {
 				if err := setFlag(ctx, api, id, types.InstanceAttributeNameDisableApiTermination, false); err != nil {
+					// The change may have been made although its answer was lost.
 					r.Outcome, r.Err = document.Failed, err
+					a.restore(ctx, api, action, r)
 					continue
 				}
 			}
@@ -178,8 +193,14 @@ func (a *Actor) unprotect(ctx context.Context, api EC2API, action Action, result
 	return ready
 }
 
+// restoreTimeout bounds turning protection back on, which runs even when the action's context
+// has ended: its end is often why the action failed.
+const restoreTimeout = 30 * time.Second
+
 // restore turns back on the protection awsaudit turned off for a result whose action failed.
 func (a *Actor) restore(ctx context.Context, api EC2API, action Action, r *Result) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	defer cancel()
 	var errs []error
 	if action == ActionTerminate && aws.ToBool(r.DisableAPITermination) {
 		if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiTermination, true); err != nil {
@@ -195,6 +216,17 @@ func (a *Actor) restore(ctx context.Context, api EC2API, action Action, r *Resul
 		err := fmt.Errorf("restoring protection after the failed action: %w", errors.Join(errs...))
 		r.Err = errors.Join(r.Err, err)
 		a.Log.ErrorContext(ctx, "protection left off", logkey.InstanceID, r.Instance.ID, logkey.Error, err.Error())
+	}
+}
+
+// restoreStopProtection turns stop protection back on after a successful stop.
+func (a *Actor) restoreStopProtection(ctx context.Context, api EC2API, r *Result) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	defer cancel()
+	if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiStop, true); err != nil {
+		err = fmt.Errorf("turning stop protection back on after the stop: %w", err)
+		r.Note = strings.TrimPrefix(r.Note+"; "+err.Error(), "; ")
+		a.Log.ErrorContext(ctx, "stop protection left off", logkey.InstanceID, r.Instance.ID, logkey.Error, err.Error())
 	}
 }
 

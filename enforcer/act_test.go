@@ -254,7 +254,7 @@ func TestActStopNeedsOnlyStopProtectionOff(t *testing.T) {
 	f.add("i-sp", "us-east-1a", "running").protectStop = true
 	f.add("i-stopped", "us-east-1a", "stopped")
 	rs := actor().Act(context.Background(), f, "us-east-1", ActionStop, []Target{target("i-run", "us-east-1a"), target("i-sp", "us-east-1a"), target("i-stopped", "us-east-1a")})
-	if got := outcomes(rs); got != "i-run=stopped i-sp=stopped i-stopped=stopped" {
+	if got := outcomes(rs); got != "i-run=stopped i-sp=stopped i-stopped=reported" {
 		t.Fatalf("outcomes %s", got)
 	}
 	if rs[2].Note == "" || !strings.Contains(rs[2].Note, "already stopped") {
@@ -268,6 +268,10 @@ func TestActStopNeedsOnlyStopProtectionOff(t *testing.T) {
 	}
 	if got := f.called("StopInstances"); strings.Join(got, "|") != "StopInstances i-run,i-sp" {
 		t.Errorf("stop calls %q", got)
+	}
+	// The stopped instance's owner's stop protection goes back on.
+	if !f.instances["i-sp"].protectStop || !aws.ToBool(rs[1].DisableAPIStop) {
+		t.Error("stop protection not turned back on after a successful stop")
 	}
 }
 
@@ -366,5 +370,57 @@ func TestActRefusesReport(t *testing.T) {
 	rs := actor().Act(context.Background(), f, "us-east-1", ActionReport, []Target{target("i-1", "us-east-1a")})
 	if rs[0].Outcome != document.Failed || len(f.calls) != 0 {
 		t.Fatalf("report acted: %+v %q", rs[0], f.calls)
+	}
+}
+
+// A context that ends during the action (a Lambda deadline, Ctrl-C) must not leave protection
+// off: restoring runs on a context of its own.
+func TestActCanceledActionStillRestoresProtection(t *testing.T) {
+	f := newFakeEC2()
+	in := f.add("i-1", "us-east-1a", "running")
+	in.protectTerm, in.protectStop = true, true
+	ctx, cancel := context.WithCancel(context.Background())
+	rs := actor().Act(ctx, &cancelOnTerminate{fakeEC2: f, cancel: cancel}, "us-east-1", ActionTerminate, []Target{target("i-1", "us-east-1a")})
+	if rs[0].Outcome != document.Failed {
+		t.Fatalf("outcome %s", rs[0].Outcome)
+	}
+	if !in.protectTerm || !in.protectStop {
+		t.Fatalf("protection left off: term=%v stop=%v", in.protectTerm, in.protectStop)
+	}
+}
+
+// cancelOnTerminate cancels the context while TerminateInstances is in flight, and fails it.
+type cancelOnTerminate struct {
+	*fakeEC2
+	cancel func()
+}
+
+func (c *cancelOnTerminate) TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, o ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
+	c.cancel()
+	return nil, context.Canceled
+}
+
+func (c *cancelOnTerminate) ModifyInstanceAttribute(ctx context.Context, in *ec2.ModifyInstanceAttributeInput, o ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.fakeEC2.ModifyInstanceAttribute(ctx, in, o...)
+}
+
+// Only an instance now compliant is now_compliant; one now exempt, in grace or undecidable is
+// reported and left alone.
+func TestActSecondReadOtherVerdicts(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-exempt", "us-east-1a", "running", "awsaudit:exempt=2026-12-01; migration")
+	f.add("i-ok", "us-east-1a", "running", "created_by=bob", "project=web")
+	rs := actor().Act(context.Background(), f, "us-east-1", ActionTerminate, []Target{target("i-exempt", "us-east-1a"), target("i-ok", "us-east-1a")})
+	if got := outcomes(rs); got != "i-exempt=reported i-ok=now_compliant" {
+		t.Fatalf("outcomes %s", got)
+	}
+	if !strings.Contains(rs[0].Note, "second read: exempt") {
+		t.Errorf("note %q", rs[0].Note)
+	}
+	if len(f.called("TerminateInstances")) != 0 {
+		t.Error("acted on an instance the second read did not find a violator")
 	}
 }

@@ -19,7 +19,8 @@ type GetUserAPI interface {
 // Users looks up IAM users, once per distinct name for as long as an answer is kept: GetUser's
 // NoSuchEntity means the user does not exist; any other error leaves the name unchecked, so an
 // instance depending on it is unknown and never acted on. It is safe for concurrent use, and
-// concurrent lookups of one name make one call.
+// concurrent lookups of one name make one call. A sweep builds one per run (ttl 0); the event
+// path keeps one with a ttl, which never keeps a failed lookup.
 type Users struct {
 	api GetUserAPI
 	// ttl is how long an answer is kept; zero keeps it for the life of the cache (one sweep).
@@ -76,6 +77,8 @@ func (u *Users) lookup(ctx context.Context, name string) (UserLookup, error) {
 	u.entries[name] = e
 	u.mu.Unlock()
 
+	// done is closed whatever happens, a panic included, so no waiter is left blocked.
+	defer close(e.done)
 	_, err := u.api.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(name)})
 	switch {
 	case err == nil:
@@ -86,10 +89,13 @@ func (u *Users) lookup(ctx context.Context, name string) (UserLookup, error) {
 		e.result, e.err = UserUnchecked, err
 	}
 	e.at = u.now()
-	close(e.done)
-	if e.err != nil && awsapi.Classify(e.err) == awsapi.Canceled {
+	// A failed lookup is kept only by a one-run cache (ttl 0: one GetUser per name per sweep,
+	// even while IAM throttles); a long-lived cache asks again next time.
+	if e.err != nil && (u.ttl > 0 || awsapi.Classify(e.err) == awsapi.Canceled) {
 		u.mu.Lock()
-		delete(u.entries, name)
+		if u.entries[name] == e {
+			delete(u.entries, name)
+		}
 		u.mu.Unlock()
 	}
 	return e.result, e.err

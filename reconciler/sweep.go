@@ -38,8 +38,9 @@ type Sweeper struct {
 	HomeRegion string
 	// Account names the account (STS, and IAM for its alias).
 	Account *enforcer.AccountCache
-	// Users checks IAM users; nil when the policy checks none.
-	Users   *enforcer.Users
+	// IAM looks up the users the policy's IAM user tags name; each run keeps its own answers, so
+	// a run asks once per distinct name and never reuses an earlier run's answer.
+	IAM     enforcer.GetUserAPI
 	Sink    document.Sink
 	Indices document.Indices
 	Now     func() time.Time
@@ -56,6 +57,9 @@ type Sweeper struct {
 	BatchSize int
 	// PageSize is DescribeInstances' MaxResults (default 1000, the most EC2 allows).
 	PageSize int32
+
+	// users is this run's IAM answers (set by Run on its copy of the Sweeper).
+	users *enforcer.Users
 }
 
 // Report is what a sweep did.
@@ -118,6 +122,15 @@ type regionSweep struct {
 // Run sweeps once. Its error means the sweep could not run at all (no account identity, no
 // region list); everything else is in the report.
 func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
+	run := *s
+	run.users = nil
+	if s.Policy.NeedsIAM() {
+		run.users = enforcer.NewUsers(s.IAM, 0, s.Now)
+	}
+	return run.run(ctx)
+}
+
+func (s *Sweeper) run(ctx context.Context) (*Report, error) {
 	start := s.Now()
 	acct, err := s.Account.Get(ctx)
 	if err != nil {
@@ -291,10 +304,10 @@ func (s *Sweeper) listRegion(ctx context.Context, rs *regionSweep) {
 
 func (s *Sweeper) decide(ctx context.Context, in *enforcer.Instance) enforcer.Decision {
 	var facts *enforcer.Facts
-	if s.Users != nil && !s.Policy.IsCanary(in) {
+	if s.users != nil && !s.Policy.IsCanary(in) {
 		if names := s.Policy.IAMUserNames(in.Tags); len(names) > 0 {
 			var err error
-			facts, err = s.Users.Facts(ctx, names)
+			facts, err = s.users.Facts(ctx, names)
 			if err != nil {
 				s.Log.Warn("IAM user check failed; instance left undecided", logkey.InstanceID, in.ID, logkey.Error, err.Error())
 			}
@@ -318,9 +331,12 @@ func (s *Sweeper) classify(sweeps []*regionSweep, hdr document.Header, rep *Repo
 		_, unverified := rep.Unverified[rs.region]
 		for i := range rs.kept {
 			e := &rs.kept[i]
-			outcome := document.Reported
+			outcome, note := document.Reported, ""
 			switch {
 			case e.d.Verdict != enforcer.Violator || !destructive:
+			case s.Policy.Action == enforcer.ActionStop && (e.in.State == "stopped" || e.in.State == "stopping"):
+				// Already where a stop would put it: not a target, so it uses none of the limit.
+				note = "already " + e.in.State + "; nothing to do"
 			case unverified:
 				outcome = document.SkippedUnverified
 			case !allowed:
@@ -331,6 +347,7 @@ func (s *Sweeper) classify(sweeps []*regionSweep, hdr document.Header, rep *Repo
 				targets = append(targets, target{rs: rs, i: i})
 			}
 			e.doc = enforcer.ViolatorDocument(hdr, &e.in, &e.d, outcome)
+			e.doc.Note = note
 		}
 	}
 	return targets
@@ -381,7 +398,7 @@ func (s *Sweeper) act(ctx context.Context, log *slog.Logger, sweeps []*regionSwe
 	for _, t := range targets {
 		byRegion[t.rs] = append(byRegion[t.rs], t.i)
 	}
-	actor := &enforcer.Actor{Policy: s.Policy, Users: s.Users, Now: s.Now, Log: log, BatchSize: s.BatchSize}
+	actor := &enforcer.Actor{Policy: s.Policy, Users: s.users, Now: s.Now, Log: log, BatchSize: s.BatchSize}
 	sem := make(chan struct{}, s.concurrency())
 	var wg sync.WaitGroup
 	var mu sync.Mutex

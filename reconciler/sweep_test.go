@@ -86,13 +86,11 @@ func (e *env) sweeper(p *enforcer.Policy, buf *bytes.Buffer) *reconciler.Sweeper
 		EC2:        func(region string) reconciler.RegionAPI { return ec2.NewFromConfig(e.viaProxy(region)) },
 		HomeRegion: testworld.Home,
 		Account:    &enforcer.AccountCache{STS: sts.NewFromConfig(home), IAM: iam.NewFromConfig(home), Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		IAM:        iam.NewFromConfig(home),
 		Sink:       document.NewNDJSON(buf),
 		Indices:    document.DefaultIndices(),
 		Now:        func() time.Time { return e.world.Now },
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	if p.NeedsIAM() {
-		sw.Users = enforcer.NewUsers(iam.NewFromConfig(home), 0, sw.Now)
 	}
 	return sw
 }
@@ -296,7 +294,7 @@ func TestSweepStop(t *testing.T) {
 		t.Errorf("stop-protected violator outcome %q", got)
 	}
 	stopped := r.violators[e.world.ID(testworld.Home, "stopped")]
-	if stopped["outcome"] != "stopped" || !strings.Contains(stopped["note"].(string), "already stopped") {
+	if stopped["outcome"] != "reported" || !strings.Contains(stopped["note"].(string), "already stopped") {
 		t.Errorf("already-stopped violator: %v / %v", stopped["outcome"], stopped["note"])
 	}
 	// Stopping needs only stop protection off: termination protection stays on.
@@ -431,5 +429,21 @@ func TestSweepPaginates(t *testing.T) {
 	}
 	if n := e.counter.ByOperation()["EC2.DescribeInstances"]; n < 6 {
 		t.Fatalf("%d DescribeInstances calls: the listing did not paginate", n)
+	}
+}
+
+// In stop mode an instance already stopped is no target: it uses none of the action limit.
+func TestSweepStopLimitIgnoresStoppedInstances(t *testing.T) {
+	e := newEnv(t)
+	r := e.sweep(policy(t, enforcer.ActionStop, func(p *enforcer.Policy) {
+		p.Regions = testworld.CanaryRegions
+		p.Limits.MaxActions = 2
+	}))
+	outcomes := r.rollup["outcomes"].(map[string]any)
+	if outcomes["stopped"] != 2.0 || outcomes["skipped_limit"] != 6.0 || outcomes["reported"] != 2.0 {
+		t.Fatalf("outcomes %v, want 2 stopped, 6 deferred, the stopped violator and the managed one reported", outcomes)
+	}
+	if got := r.outcome(e.world, testworld.Home, "stopped"); got != "reported" {
+		t.Errorf("already-stopped violator outcome %q", got)
 	}
 }

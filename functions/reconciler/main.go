@@ -78,15 +78,13 @@ func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slo
 		EC2:         func(region string) reconciler.RegionAPI { return clients.EC2(region) },
 		HomeRegion:  clients.HomeRegion(),
 		Account:     &enforcer.AccountCache{STS: clients.STS(), IAM: clients.IAM(), Log: log},
+		IAM:         clients.IAM(),
 		Sink:        sink,
 		Indices:     cfg.ES.Indices,
 		Now:         time.Now,
 		Log:         log,
 		DryRun:      cfg.DryRun,
 		Concurrency: cfg.Concurrency,
-	}
-	if policy.NeedsIAM() {
-		sw.Users = enforcer.NewUsers(clients.IAM(), 0, time.Now)
 	}
 	r := &runner{
 		sweeper:  sw,

@@ -72,15 +72,13 @@ func runSweep(ctx context.Context, args []string, env Env) int {
 		EC2:         func(region string) reconciler.RegionAPI { return clients.EC2(region) },
 		HomeRegion:  clients.HomeRegion(),
 		Account:     &enforcer.AccountCache{STS: clients.STS(), IAM: clients.IAM(), Log: log},
+		IAM:         clients.IAM(),
 		Sink:        sinks.sink,
 		Indices:     es.Indices,
 		Now:         env.Now,
 		Log:         log,
 		DryRun:      pf.dryRun,
 		Concurrency: concurrency,
-	}
-	if policy.NeedsIAM() {
-		sw.Users = enforcer.NewUsers(clients.IAM(), 0, env.Now)
 	}
 	log.Info("sweep starting", "action", string(policy.Action), "dry_run", pf.dryRun, "tag_scheme", policy.Scheme(),
 		"grace", policy.Grace.String(), "regions", policy.Regions)
