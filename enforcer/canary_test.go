@@ -104,3 +104,20 @@ func (n *nameFilterEC2) DescribeInstances(ctx context.Context, in *ec2.DescribeI
 	}
 	return n.fakeEC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("instance-id"), Values: ids}}}, o...)
 }
+
+// The primary interface is device 0 on network card 0; its attach time is the instance's age.
+func TestFromEC2PrimaryInterface(t *testing.T) {
+	at := func(d time.Duration) *time.Time { v := now.Add(-d); return &v }
+	in := types.Instance{
+		InstanceId: aws.String("i-1"), LaunchTime: at(time.Minute), State: &types.InstanceState{Name: "running"},
+		NetworkInterfaces: []types.InstanceNetworkInterface{
+			{Attachment: &types.InstanceNetworkInterfaceAttachment{DeviceIndex: aws.Int32(0), NetworkCardIndex: aws.Int32(1), AttachTime: at(time.Minute)}},
+			{Attachment: &types.InstanceNetworkInterfaceAttachment{DeviceIndex: aws.Int32(1), NetworkCardIndex: aws.Int32(0), AttachTime: at(time.Minute)}},
+			{Attachment: &types.InstanceNetworkInterfaceAttachment{DeviceIndex: aws.Int32(0), NetworkCardIndex: aws.Int32(0), AttachTime: at(3 * time.Hour)}},
+		},
+	}
+	got := FromEC2("us-east-1", &in)
+	if !got.AttachTime.Equal(now.Add(-3 * time.Hour)) {
+		t.Fatalf("attach time %v, want the primary interface's", got.AttachTime)
+	}
+}

@@ -42,8 +42,11 @@ func FromEC2(region string, in *types.Instance) Instance {
 	}
 	out.LaunchTime = aws.ToTime(in.LaunchTime)
 	for _, ni := range in.NetworkInterfaces {
-		if ni.Attachment != nil && aws.ToInt32(ni.Attachment.DeviceIndex) == 0 {
-			out.AttachTime = aws.ToTime(ni.Attachment.AttachTime)
+		// The primary interface: device index 0 on network card 0 (instances with several
+		// network cards have a device 0 on each).
+		if a := ni.Attachment; a != nil && aws.ToInt32(a.DeviceIndex) == 0 && aws.ToInt32(a.NetworkCardIndex) == 0 {
+			out.AttachTime = aws.ToTime(a.AttachTime)
+			break
 		}
 	}
 	if len(in.Tags) > 0 {

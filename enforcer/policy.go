@@ -194,8 +194,8 @@ func (p *Policy) Rule(key string) (TagRule, bool) {
 }
 
 // regionPattern is the form of an AWS region name: us-east-1, us-gov-west-1, ap-southeast-2,
-// cn-north-1, il-central-1. Whether a region is enabled is the sweep's business.
-var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+// cn-north-1, il-central-1, eusc-de-east-1. Whether a region is enabled is the sweep's business.
+var regionPattern = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$`)
 
 // CheckRegion returns an error when name is not of the form of a region name.
 func CheckRegion(name string) error {
@@ -311,7 +311,7 @@ func (p *Policy) Validate() error {
 	if p.Limits.MaxActions < 0 {
 		errs = append(errs, fmt.Errorf("limits: max_actions %d is negative", p.Limits.MaxActions))
 	}
-	if p.Limits.MaxPercent < 0 || p.Limits.MaxPercent > 100 {
+	if !(p.Limits.MaxPercent >= 0 && p.Limits.MaxPercent <= 100) { // NaN too
 		errs = append(errs, fmt.Errorf("limits: max_actions_percent %v is not between 0 and 100", p.Limits.MaxPercent))
 	}
 	var regions []string
@@ -379,7 +379,21 @@ func (p *Policy) CanaryTags(region string) []Tag {
 // selfTest refuses a policy under which the canary would be a violator, IAM checks aside: the
 // scheme and the canary would disagree, and acting would be wrong everywhere.
 func (p *Policy) selfTest() error {
-	e := p.evaluateTags(p.CanaryTags("us-east-1"), nil, true)
+	regions := p.Regions
+	if len(regions) == 0 {
+		regions = []string{"us-east-1"}
+	}
+	for _, r := range regions {
+		if err := p.selfTestIn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// selfTestIn checks the canary of one region (its Name tag names the region).
+func (p *Policy) selfTestIn(region string) error {
+	e := p.evaluateTags(p.CanaryTags(region), nil, true)
 	if len(e.missing) == 0 && len(e.invalid) == 0 {
 		return nil
 	}
@@ -391,7 +405,7 @@ func (p *Policy) selfTest() error {
 		why = append(why, in.String())
 	}
 	return fmt.Errorf("canary: the canary (%s) would violate this policy: %s; the tag scheme and the canary must agree (tag the canaries or change canary: in the policy)",
-		FormatTags(p.CanaryTags("{region}")), strings.Join(why, "; "))
+		FormatTags(p.CanaryTags(region)), strings.Join(why, "; "))
 }
 
 // String describes the exemption settings in one line.

@@ -53,6 +53,10 @@ func TestParseGrace(t *testing.T) {
 		{in: "-5", wantErr: "negative"},
 		{in: "-1h", wantErr: "negative"},
 		{in: "", wantErr: "is not a number"},
+		{in: "NaN", wantErr: "is not a number"},
+		{in: "Inf", wantErr: "is not a number"},
+		{in: "1e30", wantErr: "more than 100 years"},
+		{in: "1000000h", wantErr: "more than 100 years"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParseGrace(tc.in)
@@ -78,6 +82,7 @@ func TestParseRegions(t *testing.T) {
 		{in: "us-east-1", want: "us-east-1"},
 		{in: " us-east-1 , eu-west-1,us-east-1", want: "us-east-1|eu-west-1"},
 		{in: "us-gov-west-1,cn-north-1,ap-southeast-2,il-central-1", want: "us-gov-west-1|cn-north-1|ap-southeast-2|il-central-1"},
+		{in: "eusc-de-east-1", want: "eusc-de-east-1"},
 		{in: "us-east-1,,eu-west-1", wantErr: "entry 2"},
 		{in: "useast1", wantErr: `"useast1" is not a region name`},
 		{in: "US-EAST-1", wantErr: "is not a region name"},
@@ -255,6 +260,11 @@ func TestPolicyRefusals(t *testing.T) {
 		{name: "exemption tag required", file: "tags: [created_by, 'awsaudit:exempt']", wantErr: `exemption: tag "awsaudit:exempt" is also a required tag`},
 		{name: "not yaml", file: "tags: [created_by\n", wantErr: "line"},
 		{name: "empty", file: "", wantErr: "empty"},
+		{name: "two YAML documents", file: "tags: [created_by]\n---\naction: terminate\n", wantErr: "more than one YAML document"},
+		{name: "JSON then more", file: `{"tags": ["created_by"]}` + "\n" + `{"limits": {"max_actions": 1}}`, wantErr: "line 2: content after the policy object"},
+		{name: "JSON then garbage", file: `{"tags": ["created_by"]} garbage`, wantErr: "content after the policy object"},
+		{name: "NaN percent", file: "tags: [created_by]\nlimits: {max_actions_percent: .nan}", wantErr: "max_actions_percent NaN is not between 0 and 100"},
+		{name: "canary name pattern per region", file: "regions: [us-east-1, eu-west-1]\ntags: [{key: Name, pattern: '^api-canary-us-'}]", wantErr: "Name=api-canary-eu-west-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var p *Policy
@@ -297,5 +307,20 @@ func TestValidIAMUserName(t *testing.T) {
 		if got := ValidIAMUserName(name); got != want {
 			t.Errorf("ValidIAMUserName(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// An empty manager name in managed.tags removes a default: managed detection trusts tags, and
+// tags without the aws: prefix can be set by anyone.
+func TestManagedTagsCanBeRemoved(t *testing.T) {
+	p, err := ParsePolicy([]byte("tags: [created_by]\nmanaged:\n  tags: {karpenter.sh/nodepool: '', my.org/fleet: in-house}\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.ManagedTags["karpenter.sh/nodepool"]; ok {
+		t.Error("the default was not removed")
+	}
+	if p.ManagedTags["my.org/fleet"] != "in-house" || p.ManagedTags["aws:autoscaling:groupName"] != "autoscaling" {
+		t.Errorf("managed tags %v", p.ManagedTags)
 	}
 }

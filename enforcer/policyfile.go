@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -131,23 +132,44 @@ func ParseGrace(s string) (time.Duration, error) {
 // duration or a number of days such as 30d.
 func parseDurationIn(s string, unit time.Duration, unitName string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
-	var d time.Duration
+	bad := fmt.Errorf("%q is not a number of %s or a duration such as 90m or 30d", s, unitName)
+	// scaled converts n units, refusing what no duration holds: NaN, infinities, and values
+	// beyond 100 years (a float-to-int conversion of those differs between machines).
+	scaled := func(n float64, unit time.Duration) (time.Duration, error) {
+		switch {
+		case math.IsNaN(n) || math.IsInf(n, 0):
+			return 0, bad
+		case n < 0:
+			return 0, fmt.Errorf("%q is negative", s)
+		case n*float64(unit) > float64(maxDuration):
+			return 0, fmt.Errorf("%q is more than 100 years", s)
+		}
+		return time.Duration(n * float64(unit)), nil
+	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		d = time.Duration(f * float64(unit))
-	} else if days, ok := strings.CutSuffix(s, "d"); ok {
+		return scaled(f, unit)
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseFloat(days, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%q is not a number of %s or a duration such as 90m or 30d", s, unitName)
+			return 0, bad
 		}
-		d = time.Duration(n * float64(24*time.Hour))
-	} else if d, err = time.ParseDuration(s); err != nil {
-		return 0, fmt.Errorf("%q is not a number of %s or a duration such as 90m or 30d", s, unitName)
+		return scaled(n, 24*time.Hour)
 	}
-	if d < 0 || strings.HasPrefix(s, "-") {
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, bad
+	case d < 0 || strings.HasPrefix(s, "-"):
 		return 0, fmt.Errorf("%q is negative", s)
+	case d > maxDuration:
+		return 0, fmt.Errorf("%q is more than 100 years", s)
 	}
 	return d, nil
 }
+
+// maxDuration is the longest grace period or exemption a policy may give.
+const maxDuration = 100 * 365 * 24 * time.Hour
 
 // LoadPolicyFile reads and parses a policy file (YAML, or JSON when the name ends in .json or the
 // content starts with "{"). The result is not validated: apply flags, then call Validate.
@@ -172,11 +194,21 @@ func ParsePolicy(b []byte, isJSON bool) (*Policy, error) {
 		if err := d.Decode(&f); err != nil {
 			return nil, jsonError(b, err)
 		}
+		// Anything after the object would be silently ignored: a second object's limits or
+		// accounts lost. Refuse it.
+		if _, err := d.Token(); err != io.EOF {
+			line := 1 + bytes.Count(b[:d.InputOffset()], []byte("\n"))
+			return nil, fmt.Errorf("line %d: content after the policy object", line)
+		}
 	} else {
 		d := yaml.NewDecoder(bytes.NewReader(b))
 		d.KnownFields(true)
 		if err := d.Decode(&f); err != nil {
 			return nil, yamlError(err)
+		}
+		var more yaml.Node
+		if err := d.Decode(&more); err != io.EOF {
+			return nil, errors.New("more than one YAML document: a policy file holds one")
 		}
 	}
 	return f.policy()
@@ -271,6 +303,12 @@ func (f *policyFile) policy() (*Policy, error) {
 			errs = append(errs, fmt.Errorf("managed: action %q: want report or enforce", m.Action))
 		}
 		for k, v := range m.Tags {
+			if strings.TrimSpace(v) == "" {
+				// An empty manager name removes a default: managed detection trusts tags, and
+				// only aws: tags are out of users' reach.
+				delete(p.ManagedTags, k)
+				continue
+			}
 			p.ManagedTags[k] = v
 		}
 	}

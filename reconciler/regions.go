@@ -30,6 +30,8 @@ func Partition(region string) string {
 		return "aws-iso-e"
 	case strings.HasPrefix(region, "us-isof-"):
 		return "aws-iso-f"
+	case strings.HasPrefix(region, "eusc-"):
+		return "aws-eusc"
 	}
 	return "aws"
 }
