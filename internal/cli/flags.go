@@ -203,11 +203,12 @@ func (f *outputFlags) es(getenv config.Getenv) (config.ES, error) {
 	}
 	if f.auditIndex != "" {
 		es.Indices.Audit = f.auditIndex
-		err = errors.Join(err, prefixErr("--audit-index", config.CheckIndex(f.auditIndex)))
 	}
 	if f.violatorIndex != "" {
 		es.Indices.Violator = f.violatorIndex
-		err = errors.Join(err, prefixErr("--violator-index", config.CheckIndex(f.violatorIndex)))
+	}
+	if f.auditIndex != "" || f.violatorIndex != "" {
+		err = errors.Join(err, prefixErr("--audit-index, --violator-index", config.CheckIndices(es.Indices)))
 	}
 	return es, err
 }

@@ -110,10 +110,14 @@ func (e ES) LogValue() slog.Value {
 	)
 }
 
-// RedactURL drops any user info from a URL, so it can be logged.
+// RedactURL drops any user info from a URL, so it can be logged. A URL that does not parse is
+// not shown at all: it may hold a password that made it unparseable.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	switch {
+	case err != nil:
+		return "(unparseable URL)"
+	case u.User == nil:
 		return raw
 	}
 	u.User = url.User("REDACTED")
@@ -153,11 +157,8 @@ func LoadES(getenv Getenv) (ES, error) {
 	if e.SecretSSM != "" && e.SecretID != "" {
 		errs = append(errs, fmt.Errorf("set one of %s and %s", EnvESSecretSSM, EnvESSecretID))
 	}
-	if err := CheckIndex(e.Indices.Audit); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", EnvAuditIndex, err))
-	}
-	if err := CheckIndex(e.Indices.Violator); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", EnvViolatorIndex, err))
+	if err := CheckIndices(e.Indices); err != nil {
+		errs = append(errs, fmt.Errorf("%s, %s: %w", EnvAuditIndex, EnvViolatorIndex, err))
 	}
 	return e, errors.Join(errs...)
 }
@@ -165,10 +166,29 @@ func LoadES(getenv Getenv) (ES, error) {
 // CheckESURL refuses a URL that is not http(s)://host[:port][/path].
 func CheckESURL(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil {
+		return errors.New("the URL does not parse (a password in it would need URL-escaping; better, give credentials in the environment)")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%q is not an http(s) URL", RedactURL(raw))
 	}
 	return nil
+}
+
+// CheckIndices refuses index names Elasticsearch would refuse, and one name for both indices
+// (the rollups would then be refused by the violators' strict mapping).
+func CheckIndices(idx document.Indices) error {
+	var errs []error
+	if err := CheckIndex(idx.Audit); err != nil {
+		errs = append(errs, fmt.Errorf("audit index: %w", err))
+	}
+	if err := CheckIndex(idx.Violator); err != nil {
+		errs = append(errs, fmt.Errorf("violator index: %w", err))
+	}
+	if idx.Audit == idx.Violator {
+		errs = append(errs, fmt.Errorf("the audit and violator indices are both %q: they need names of their own", idx.Audit))
+	}
+	return errors.Join(errs...)
 }
 
 // CheckIndex refuses names Elasticsearch would refuse.

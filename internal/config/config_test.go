@@ -68,6 +68,29 @@ func TestLogValueRedactsSecrets(t *testing.T) {
 	}
 }
 
+// A URL that does not parse may hold a password that made it so: it is never shown.
+func TestUnparseableURLsAreNotShown(t *testing.T) {
+	for _, raw := range []string{"https://elastic:p%zz@es:9200", "https://elastic:pa#ss@es:9200", "https://elastic:se cret@es:9200"} {
+		_, err := LoadES(env(map[string]string{EnvESURL: raw}))
+		if err == nil {
+			t.Errorf("%q accepted", raw)
+			continue
+		}
+		for _, secret := range []string{"p%zz", "pa#ss", "se cret"} {
+			if strings.Contains(err.Error(), secret) || strings.Contains(RedactURL(raw), secret) {
+				t.Errorf("%q: the password shows: %v / %s", raw, err, RedactURL(raw))
+			}
+		}
+	}
+}
+
+func TestIndicesMustDiffer(t *testing.T) {
+	_, err := LoadES(env(map[string]string{EnvAuditIndex: "audit", EnvViolatorIndex: "audit"}))
+	if err == nil || !strings.Contains(err.Error(), `both "audit"`) {
+		t.Fatalf("error %v", err)
+	}
+}
+
 func TestCheckIndex(t *testing.T) {
 	for name, ok := range map[string]bool{"aws-tag-audit": true, "audit.v2": true, "": false, "Audit": false, "_x": false, "a b": false, "a*": false, "a:b": false} {
 		if err := CheckIndex(name); (err == nil) != ok {
