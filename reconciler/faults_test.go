@@ -224,3 +224,28 @@ func TestSweepOutOfTimeLeavesRegionsUnreached(t *testing.T) {
 		t.Errorf("acted in an unreached region: %s", got)
 	}
 }
+
+// A run that must stop (the Lambda's time, Ctrl-C) stops listing and acting, and still writes
+// what it has: regions cut off are unreached, violators not acted on are reported with a note.
+func TestSweepStopByCutsOffAndStillWrites(t *testing.T) {
+	e := newEnv(t)
+	// The West listing hangs until the run stops; every other region answers at once.
+	e.proxy.Add(faultproxy.Rule{Service: "ec2", Action: "DescribeInstances", Region: testworld.West, Respond: faultproxy.Delay(30 * time.Second)})
+	stopBy := time.Now().Add(5 * time.Second)
+	r := e.sweep(policy(t, enforcer.ActionTerminate, func(p *enforcer.Policy) { p.Regions = testworld.CanaryRegions }),
+		func(s *reconciler.Sweeper) { s.StopBy = func() time.Time { return stopBy } })
+	if why := r.rep.Unreached[testworld.West]; !strings.Contains(why, "listing cut off") {
+		t.Fatalf("unreached %v, unverified %v", r.rep.Unreached, r.rep.Unverified)
+	}
+	// Stopped before any action: the verified regions' violators are reported, not terminated.
+	if got := e.state(testworld.Home, "violator"); got != "running" {
+		t.Errorf("violator is %s", got)
+	}
+	d := r.violators[e.world.ID(testworld.Home, "violator")]
+	if d["outcome"] != "reported" || !strings.Contains(d["note"].(string), "not acted on: the run stopped") {
+		t.Errorf("document %v", d)
+	}
+	if r.rep.NotActed == 0 || r.rollup == nil {
+		t.Errorf("not acted %d", r.rep.NotActed)
+	}
+}

@@ -53,6 +53,11 @@ type Sweeper struct {
 	// StartBy, when set, is the latest time a region's listing may start; regions not started by
 	// then are reported unreached (the Lambda's remaining time).
 	StartBy func() time.Time
+	// StopBy, when set, is when listing and acting stop, leaving the rest of the time to write
+	// the documents: a listing still running is cut off (its region is unreached), a region not
+	// yet acted on is not acted on (its violators are reported, with a note), and actions under
+	// way fail and have their protection restored.
+	StopBy func() time.Time
 	// BatchSize is the most instances in one stop or terminate call.
 	BatchSize int
 	// PageSize is DescribeInstances' MaxResults (default 1000, the most EC2 allows).
@@ -76,6 +81,9 @@ type Report struct {
 	Deferred, Limit int
 	// ActionFailures counts the violators whose action failed.
 	ActionFailures int
+	// NotActed counts the violators of regions the run stopped before acting on (StopBy, a
+	// canceled context); they are reported with a note.
+	NotActed int
 	// WriteErr is the sink's error, when documents were not all written.
 	WriteErr error
 	// Documents are every document the sweep produced, in the order written.
@@ -156,7 +164,13 @@ func (s *Sweeper) run(ctx context.Context) (*Report, error) {
 		rep.Unverified[r] = why
 	}
 
-	sweeps := s.listAll(ctx, log, pl.sweep)
+	work := ctx
+	if s.StopBy != nil {
+		var cancel context.CancelFunc
+		work, cancel = context.WithDeadline(ctx, s.StopBy())
+		defer cancel()
+	}
+	sweeps := s.listAll(work, log, pl.sweep)
 
 	// Preflight: every region's canary, from the same listing, before any action anywhere.
 	var verified []string
@@ -180,7 +194,7 @@ func (s *Sweeper) run(ctx context.Context) (*Report, error) {
 
 	targets := s.classify(sweeps, hdr, rep, acct.Allowed(s.Policy))
 	s.limit(log, rep, &targets, verifiedInstances)
-	s.act(ctx, log, sweeps, targets, rep)
+	s.act(work, log, sweeps, targets, rep)
 
 	rollup := document.NewRollup(hdr)
 	for _, rs := range sweeps {
@@ -209,6 +223,9 @@ func (s *Sweeper) run(ctx context.Context) (*Report, error) {
 	if rep.Deferred > 0 {
 		rollup.Errors = append(rollup.Errors, fmt.Sprintf("action limit %d reached: %d violator(s) deferred", rep.Limit, rep.Deferred))
 	}
+	if rep.NotActed > 0 {
+		rollup.Errors = append(rollup.Errors, fmt.Sprintf("%d violator(s) not acted on: the run stopped (%v) before their region's turn", rep.NotActed, context.Cause(work)))
+	}
 	rollup.DurationSeconds = math.Round(s.Now().Sub(start).Seconds()*1000) / 1000
 	rep.Rollup = rollup
 
@@ -217,7 +234,8 @@ func (s *Sweeper) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.Documents = docs
-	if err := s.Sink.Write(ctx, docs); err != nil {
+	// Whatever happened to the run's context, what was done is written.
+	if err := s.Sink.Write(context.WithoutCancel(ctx), docs); err != nil {
 		rep.WriteErr = err
 		log.Error("documents not written", logkey.Error, err.Error())
 	}
@@ -281,6 +299,10 @@ func (s *Sweeper) listRegion(ctx context.Context, rs *regionSweep) {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				rs.unreached = "listing cut off: " + context.Cause(ctx).Error()
+				return
+			}
 			if awsapi.Classify(err) == awsapi.OptInRequired {
 				rs.listErr = fmt.Errorf("region %s is not enabled for this account: %w", rs.region, err)
 				return
@@ -412,6 +434,16 @@ func (s *Sweeper) act(ctx context.Context, log *slog.Logger, sweeps []*regionSwe
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				for _, i := range idx {
+					d := rs.kept[i].doc
+					d.Outcome, d.Note = document.Reported, "not acted on: the run stopped ("+context.Cause(ctx).Error()+") before this region's turn"
+				}
+				mu.Lock()
+				rep.NotActed += len(idx)
+				mu.Unlock()
+				return
+			}
 			ts := make([]enforcer.Target, len(idx))
 			for k, i := range idx {
 				ts[k] = enforcer.Target{Instance: rs.kept[i].in, Decision: rs.kept[i].d}

@@ -119,8 +119,11 @@ type Summary struct {
 func (r *runner) Handle(ctx context.Context, _ json.RawMessage) (*Summary, error) {
 	sw := *r.sweeper
 	if deadline, ok := ctx.Deadline(); ok {
-		startBy := deadline.Add(-r.reserve)
+		// No region is started in the last reserve; listing and acting stop halfway through it,
+		// which leaves the rest for writing (or spooling) the documents.
+		startBy, stopBy := deadline.Add(-r.reserve), deadline.Add(-r.reserve/2)
 		sw.StartBy = func() time.Time { return startBy }
+		sw.StopBy = func() time.Time { return stopBy }
 	}
 	rep, err := sw.Run(ctx)
 	if err != nil {

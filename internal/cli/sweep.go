@@ -102,6 +102,9 @@ func runSweep(ctx context.Context, args []string, env Env) int {
 	if rep.ActionFailures > 0 {
 		out.add(ExitFailed, "%d action(s) failed; see the documents' error field", rep.ActionFailures)
 	}
+	if rep.NotActed > 0 {
+		out.add(ExitError, "%d violator(s) not acted on: the run was stopped before their region's turn", rep.NotActed)
+	}
 	if rep.Deferred > 0 {
 		fmt.Fprintf(env.Stderr, "awsaudit: WARNING: the action limit (%d) deferred %d violator(s) to a later run\n", rep.Limit, rep.Deferred)
 	}
