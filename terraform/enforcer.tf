@@ -43,6 +43,12 @@ resource "aws_lambda_function" "enforcer" {
       condition     = var.es_url != null || (var.es_secret_ssm_parameter == null && var.es_secret_id == null)
       error_message = "es_secret_ssm_parameter or es_secret_id is set but es_url is not: set es_url too."
     }
+    # Each index gets its own strict template; one name for both would give the rollups and the
+    # violators one mapping, and every document of the other kind would be rejected.
+    precondition {
+      condition     = var.audit_index != var.violator_index
+      error_message = "audit_index and violator_index are both \"${var.audit_index}\": give the rollups and the violators different indices."
+    }
   }
 }
 

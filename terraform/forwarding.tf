@@ -21,6 +21,16 @@ resource "aws_cloudwatch_event_target" "forward" {
   target_id = "home-event-bus"
   arn       = local.home_bus_arn
   role_arn  = aws_iam_role.forward[0].arn
+
+  # EventBridge's longest retry: an event the home bus does not take (throttling, an outage) is
+  # retried for 24 hours. There is no dead_letter_config: a rule's DLQ must be an SQS queue in the
+  # rule's own region, so the home DLQ cannot serve these rules. An event still undelivered after
+  # 24 hours is dropped (the FailedInvocations metric of the rule, in its region, counts it), and
+  # the next sweep catches the instance anyway.
+  retry_policy {
+    maximum_event_age_in_seconds = 86400
+    maximum_retry_attempts       = 185
+  }
 }
 
 # One role for all the forwarding rules: EventBridge needs a role to put events on another

@@ -23,6 +23,16 @@ resource "aws_sqs_queue" "events" {
   })
 
   tags = var.tags
+
+  lifecycle {
+    # A message is first received after the delay, and received again only after the visibility
+    # timeout; a retention not longer than both lets SQS delete messages the enforcer never saw,
+    # or saw only once, without the DLQ catching them.
+    precondition {
+      condition     = var.queue_message_retention_seconds > local.queue_delay_seconds + local.queue_visibility_timeout_seconds
+      error_message = "queue_message_retention_seconds (${var.queue_message_retention_seconds}) must exceed the queue delay (${local.queue_delay_seconds} s, from grace_minutes) plus the visibility timeout (${local.queue_visibility_timeout_seconds} s, 6 x enforcer_timeout_seconds + enforcer_batching_window_seconds), or messages expire undelivered."
+    }
+  }
 }
 
 resource "aws_sqs_queue" "dlq" {

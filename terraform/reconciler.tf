@@ -14,6 +14,15 @@ resource "aws_lambda_function" "reconciler" {
 
   timeout     = var.reconciler_timeout_seconds
   memory_size = var.reconciler_memory_mb
+  # One sweep at a time: a manual invoke during a scheduled run, or a rate() shorter than a sweep,
+  # would otherwise run two sweeps at once, each acting on the same violators and each spending
+  # the action limits. A second synchronous invoke while a sweep runs is refused (429
+  # TooManyRequestsException); an asynchronous one (the schedule) waits in Lambda's queue, up to
+  # the event invoke config's maximum_event_age_in_seconds, and then runs. Lambda lets a function
+  # reserve only what leaves 100 units of unreserved concurrency in the account: an account whose
+  # concurrency quota is still a new account's 10 or 50 fails this apply (UnreservedConcurrentExecution
+  # below its minimum) until the quota is raised.
+  reserved_concurrent_executions = 1
 
   environment {
     variables = { for k, v in merge(local.common_environment, {
@@ -39,9 +48,12 @@ resource "aws_lambda_function" "reconciler" {
   }
 }
 
-# The scheduler invokes the function asynchronously. Lambda would retry a failed sweep twice by
-# default; a sweep fails when a region is unverified, and a rerun would meet the same canary and
-# spend the action limits again. The next scheduled run is the retry.
+# The scheduler invokes the function asynchronously. Lambda would retry a failed invocation twice
+# by default. The reconciler returns an error only when the sweep could not run at all, or its
+# documents could be neither written nor spooled (unverified and unreached regions are not errors:
+# they are metrics with their own alarms), and a crash or timeout also counts as failed. A rerun
+# right away would meet the same cause and could spend the action limits again; the next
+# scheduled run is the retry.
 resource "aws_lambda_function_event_invoke_config" "reconciler" {
   function_name                = aws_lambda_function.reconciler.function_name
   maximum_retry_attempts       = 0

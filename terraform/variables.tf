@@ -199,13 +199,19 @@ variable "max_actions_percent" {
 # ------------------------------------------------------------------------------------------------
 
 variable "es_url" {
-  description = "Elasticsearch URL (https://host:port). Null: the documents are written to the functions' logs only."
+  description = "Elasticsearch URL (https://host:port), without credentials (see es_secret_ssm_parameter and es_secret_id). Null: the documents are written to the functions' logs only."
   type        = string
   default     = null
 
   validation {
     condition     = var.es_url == null || can(regex("^https?://[^/\\s]+", coalesce(var.es_url, "-")))
     error_message = "es_url must start with https:// or http:// and name a host."
+  }
+  # The URL is a plain Lambda environment variable and sits in the Terraform state: user info in
+  # it would put the Elasticsearch password in both.
+  validation {
+    condition     = !can(regex("^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@", coalesce(var.es_url, "-")))
+    error_message = "es_url must not carry credentials (user:password@host): the URL is stored in plain text in the functions' environment and the Terraform state. Store the API key or {\"username\",\"password\"} JSON in an SSM SecureString (es_secret_ssm_parameter) or a Secrets Manager secret (es_secret_id), and give es_url as https://host:port."
   }
 }
 
@@ -243,7 +249,7 @@ variable "kms_key_arn" {
 }
 
 variable "audit_index" {
-  description = "Elasticsearch index of the rollup documents."
+  description = "Elasticsearch index of the rollup documents. Must differ from violator_index (checked at plan time)."
   type        = string
   default     = "aws-tag-audit"
   nullable    = false
@@ -255,7 +261,7 @@ variable "audit_index" {
 }
 
 variable "violator_index" {
-  description = "Elasticsearch index of the per-violator documents."
+  description = "Elasticsearch index of the per-violator documents. Must differ from audit_index (checked at plan time)."
   type        = string
   default     = "aws-tag-violator"
   nullable    = false
@@ -510,7 +516,7 @@ variable "max_receive_count" {
 }
 
 variable "queue_message_retention_seconds" {
-  description = "How long the delay queue keeps a message. At most 7 days, so that the dead-letter queue (14 days) always outlives a message it receives: SQS keeps a message's original enqueue time when it moves it."
+  description = "How long the delay queue keeps a message: more than the queue delay plus its visibility timeout (checked at plan time; a shorter retention lets messages expire undelivered), and at most 7 days, so that the dead-letter queue (14 days) always outlives a message it receives: SQS keeps a message's original enqueue time when it moves it."
   type        = number
   default     = 345600
   nullable    = false

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/awsaudit/awsaudit/internal/document"
 	"github.com/awsaudit/awsaudit/internal/mototest"
@@ -193,20 +194,69 @@ func TestEnforceOnMoto(t *testing.T) {
 		send("ev-cli-2", bad)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
+		// The worker runs until its context ends (SIGTERM in cmd/awsaudit). The watcher ends it
+		// once the violator is terminated, or after patience, so that an enforcer that never
+		// acts fails the test with a message instead of hanging it.
+		const patience = 2 * time.Minute
+		var terminated atomic.Bool
 		go func() {
+			defer cancel()
 			api := ec2.NewFromConfig(cfg)
-			for ctx.Err() == nil {
+			deadline := time.Now().Add(patience)
+			for ctx.Err() == nil && time.Now().Before(deadline) {
 				out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{bad}})
 				if err == nil && len(out.Reservations) == 1 && out.Reservations[0].Instances[0].State.Name == "terminated" {
-					cancel()
+					terminated.Store(true)
 					return
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
 		}()
-		code, _, stderr := enforceRun(ctx, t, nil, args(filepath.Join(t.TempDir(), "docs.ndjson"))...)
-		if code != ExitOK {
-			t.Fatalf("exit %d:\n%s", code, stderr)
+		type result struct {
+			code   int
+			stderr string
+		}
+		done := make(chan result, 1)
+		docsFile := filepath.Join(t.TempDir(), "docs.ndjson")
+		go func() {
+			code, _, stderr := enforceRun(ctx, t, nil, args(docsFile)...)
+			done <- result{code, stderr}
+		}()
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(patience + time.Minute):
+			cancel()
+			t.Fatalf("awsaudit enforce did not return within a minute of its context being cancelled")
+		}
+		if !terminated.Load() {
+			t.Fatalf("the violator %s was not terminated within %v (exit %d):\n%s", bad, patience, r.code, r.stderr)
+		}
+		if r.code != ExitOK {
+			t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+		}
+		// The message in flight when the context ended was finished and deleted, not abandoned.
+		if !strings.Contains(r.stderr, "awsaudit: enforce: 1 message(s) received, 1 handled, 0 left for redelivery, 0 dropped; 1 action(s), 0 failed;") {
+			t.Errorf("the summary line does not report the message handled and the action taken:\n%s", r.stderr)
+		}
+		attrs, err := client.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL), AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, n := range attrs.Attributes {
+			if n != "0" {
+				t.Errorf("the queue has %s=%s after the run, want the message deleted", name, n)
+			}
+		}
+		f, err := os.Open(docsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		docs, err := document.ReadBulk(f)
+		if err != nil || len(docs) != 2 || docs[0].ID != "ev-cli-2:"+bad || docs[1].ID != "ev-cli-2" {
+			t.Errorf("documents %+v, %v; want the violator's and the event's rollup", docs, err)
 		}
 	})
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,7 +15,6 @@ import (
 	"github.com/awsaudit/awsaudit/internal/config"
 	"github.com/awsaudit/awsaudit/internal/document"
 	"github.com/awsaudit/awsaudit/internal/essink"
-	"github.com/awsaudit/awsaudit/internal/logkey"
 )
 
 // shippedSuffix marks a spool file ship is done with.
@@ -31,14 +30,20 @@ type spoolFile struct {
 // Elasticsearch.
 //
 // Every file is read and checked before anything is sent: a malformed one stops the command
-// (exit 2) naming the file and line, as do credentials Elasticsearch refuses. Elasticsearch
-// unreachable stops it too, with every file left as it is (exit 4). Then, file by file:
+// (exit 2) naming the file and line, as does a document for an index whose template this run
+// does not install (--audit-index and --violator-index must name the sweep's indices), and
+// credentials Elasticsearch refuses. Elasticsearch unreachable stops it too, with every file left
+// as it is (exit 4). Then, file by file:
 //   - every document landed: the file is renamed FILE.shipped, so a later `ship *.ndjson` skips
 //     it and the record of what was sent stays (renamed, not removed);
-//   - some landed: the rest go to a new spool file beside it, named in the output, and the file
-//     is renamed FILE.shipped, since each of its documents is now in Elasticsearch or in the new
-//     file (exit 4);
-//   - none landed: the file is left as it is, to ship again later (exit 4).
+//   - some documents were rejected (Elasticsearch refused them as they are, a mapping or parsing
+//     error): each is listed with its reason and is not spooled again, since sending it again
+//     would fail the same way (exit 4);
+//   - some could not be written for now (Elasticsearch unavailable, a privilege missing, ...):
+//     they go to a new spool file beside it, named in the output (exit 4);
+//   - whenever some landed or were rejected, the file is renamed FILE.shipped, since each of its
+//     documents is now in Elasticsearch, rejected, or in the new file; when none landed and none
+//     were rejected, it is left as it is, to ship again later (exit 4).
 //
 // Shipping a file again is harmless: sweep documents are written with index and their
 // deterministic ids (a document replaces itself), event documents with create (one already
@@ -86,7 +91,9 @@ func runShip(ctx context.Context, args []string, env Env) int {
 	if len(errs) > 0 {
 		return refuse(env.Stderr, errors.Join(errs...))
 	}
-	warnUnconfiguredIndices(log, files, es.Indices)
+	if err := checkIndices(files, es.Indices); err != nil {
+		return refuse(env.Stderr, err)
+	}
 
 	sink, err := essink.New(essink.FromES(es, log))
 	if err != nil {
@@ -98,6 +105,9 @@ func runShip(ctx context.Context, args []string, env Env) int {
 		// Unlike a sweep, ship has nothing to do without Elasticsearch: it stops at once rather
 		// than wait out the retries again for each file.
 		if errors.Is(err, essink.ErrUnavailable) || ctx.Err() != nil {
+			// An attempt still under way (the context ended first) goes on retrying, and
+			// logging, in the background: stop it, so that nothing follows the closing lines.
+			sink.Close()
 			out.add(ExitFailed, "%v; nothing shipped, the files are left as they are (ship them again later)", err)
 			return out.print(env.Stderr)
 		}
@@ -128,50 +138,113 @@ func readSpool(path string) (spoolFile, error) {
 	return spoolFile{path: path, docs: docs}, nil
 }
 
-// warnUnconfiguredIndices warns about documents for indices whose templates this run does not
-// install (the sweep that spooled them had other index names).
-func warnUnconfiguredIndices(log *slog.Logger, files []spoolFile, idx document.Indices) {
-	var other []string
+// checkIndices refuses documents for an index whose template this run does not install (the
+// sweep that spooled them had other index names). Writing them would make Elasticsearch create
+// that index with dynamic mappings instead of awsaudit's strict ones, which only a reindex undoes.
+func checkIndices(files []spoolFile, idx document.Indices) error {
+	var (
+		errs []error
+		seen []string
+	)
 	for _, f := range files {
 		for _, d := range f.docs {
-			if d.Index != idx.Audit && d.Index != idx.Violator && !slices.Contains(other, d.Index) {
-				other = append(other, d.Index)
-				log.Warn("spooled documents are for an index whose template this run does not install; give --audit-index and --violator-index as the sweep had them",
-					logkey.Index, d.Index)
+			if d.Index == idx.Audit || d.Index == idx.Violator || slices.Contains(seen, d.Index) {
+				continue
 			}
+			seen = append(seen, d.Index)
+			errs = append(errs, fmt.Errorf("%s: documents for the index %q, whose template this run does not install (it installs %q and %q); "+
+				"nothing was sent, since Elasticsearch would create %q with dynamic mappings, which only a reindex undoes: give --audit-index and --violator-index as the sweep that spooled them had them",
+				f.path, d.Index, idx.Audit, idx.Violator, d.Index))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // shipFile writes one file's documents and deals with the file as runShip describes.
 func shipFile(ctx context.Context, sink document.Sink, f spoolFile, stdout io.Writer, out *outcome) {
 	err := sink.Write(ctx, f.docs)
-	unwritten, ok := document.Unwritten(err)
-	if err != nil && !ok {
-		unwritten = f.docs
-	}
-	landed := len(f.docs) - len(unwritten)
+	refused, retry := splitFailures(err, f.docs)
+	landed := len(f.docs) - len(refused.Failed) - len(retry.Failed)
 	fmt.Fprintf(stdout, "%s: %d of %d document(s) landed\n", f.path, landed, len(f.docs))
-	switch {
-	case err == nil:
+	for _, r := range refused.Failed {
+		fmt.Fprintf(stdout, "%s: rejected: %v\n", f.path, r.Err)
+	}
+	if err == nil {
 		if shipped, rerr := markShipped(f.path); rerr != nil {
 			out.add(ExitError, "%s: every document landed, but renaming the file failed (shipping it again is harmless): %v", f.path, rerr)
 		} else if shipped != f.path {
 			fmt.Fprintf(stdout, "%s: renamed to %s\n", f.path, shipped)
 		}
-	case landed == 0:
+		return
+	}
+	if landed == 0 && len(refused.Failed) == 0 {
 		out.add(ExitFailed, "%s: %v; the file is left as it is (ship it again later)", f.path, err)
-	default:
-		rest, serr := document.WriteSpool(filepath.Dir(f.path), spoolRunID(f.path), unwritten)
+		return
+	}
+	var rest string
+	if len(retry.Failed) > 0 {
+		var serr error
+		rest, serr = document.WriteSpool(filepath.Dir(f.path), spoolRunID(f.path), retry.Docs())
 		if serr != nil {
-			out.add(ExitFailed, "%s: %v; and writing the rest to a new spool file failed (%v), so the file is left as it is (shipping it again lands each document once)", f.path, err, serr)
+			out.add(ExitFailed, "%s: %v; and writing the %d document(s) to send again to a new spool file failed (%v), so the file is left as it is (shipping it again lands each document once)",
+				f.path, err, len(retry.Failed), serr)
 			return
 		}
-		if _, rerr := markShipped(f.path); rerr != nil {
-			out.add(ExitError, "%s: renaming the file failed (%v); ship %s, not it, to avoid sending what landed again (harmless, but slower)", f.path, rerr, rest)
-		}
-		out.add(ExitFailed, "%s: %v; %d document(s) spooled to %s (send them later with: awsaudit ship %s)", f.path, err, len(unwritten), rest, rest)
 	}
+	shipped, rerr := markShipped(f.path)
+	if rerr != nil {
+		if rest != "" {
+			out.add(ExitError, "%s: renaming the file failed (%v); ship %s, not it, to avoid sending what landed again (harmless, but slower)", f.path, rerr, rest)
+		} else {
+			out.add(ExitError, "%s: renaming the file failed (%v); nothing in it is left to send", f.path, rerr)
+		}
+		shipped = f.path
+	} else if shipped != f.path {
+		fmt.Fprintf(stdout, "%s: renamed to %s\n", f.path, shipped)
+	}
+	if len(refused.Failed) > 0 {
+		out.add(ExitFailed, "%s: %v; Elasticsearch rejected them as they are (each is listed with its reason), so they are not spooled again: sending them again would fail the same way (%s keeps them)",
+			f.path, refused, shipped)
+	}
+	if len(retry.Failed) > 0 {
+		out.add(ExitFailed, "%s: %v; %d document(s) spooled to %s (send them later with: awsaudit ship %s)", f.path, retry, len(retry.Failed), rest, rest)
+	}
+}
+
+// splitFailures sorts the documents err says were not written into those Elasticsearch rejected
+// (see rejected) and those that may land when sent again. An error that lists no documents
+// leaves every document to send again.
+func splitFailures(err error, docs []document.Document) (refused, retry *document.WriteError) {
+	refused, retry = &document.WriteError{Sink: "elasticsearch"}, &document.WriteError{Sink: "elasticsearch"}
+	if err == nil {
+		return refused, retry
+	}
+	var we *document.WriteError
+	if !errors.As(err, &we) {
+		for _, d := range docs {
+			retry.Failed = append(retry.Failed, document.Failure{Doc: d, Err: err})
+		}
+		return refused, retry
+	}
+	refused.Sink, retry.Sink = we.Sink, we.Sink
+	for _, f := range we.Failed {
+		if rejected(f.Err) {
+			refused.Failed = append(refused.Failed, f)
+		} else {
+			retry.Failed = append(retry.Failed, f)
+		}
+	}
+	return refused, retry
+}
+
+// rejected reports whether Elasticsearch refused a document for what it is, so that sending it
+// again cannot land it: an item answered 400, a mapping or parsing error such as
+// strict_dynamic_mapping_exception or document_parsing_exception. A closed index also answers
+// 400 but can be opened. Items failed for availability (429, 5xx), a missing privilege (403) or a
+// missing index (404), and documents whose request failed as a whole, may land later.
+func rejected(err error) bool {
+	var ie *essink.ItemError
+	return errors.As(err, &ie) && ie.Status == http.StatusBadRequest && ie.Type != "index_closed_exception"
 }
 
 // markShipped renames a spool file FILE.shipped (a file already so named keeps its name).

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -137,6 +139,28 @@ func exists(path string) bool {
 	return err == nil
 }
 
+// forbidden is a bulk item failure that may pass later: the credentials lack the index
+// privilege (until someone grants it).
+func forbidden(reason string) *estest.ItemError {
+	return &estest.ItemError{Status: http.StatusForbidden, Type: "security_exception", Reason: reason}
+}
+
+// withField returns d with one more top-level field in its body.
+func withField(t *testing.T, d document.Document, name string, value any) document.Document {
+	t.Helper()
+	var body map[string]any
+	if err := json.Unmarshal(d.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	body[name] = value
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Body = raw
+	return d
+}
+
 var spooledTo = regexp.MustCompile(`spooled to (\S+) \(send them later with: awsaudit ship (\S+)\)`)
 
 // TestSpoolThenShip: Elasticsearch failing as the sweep writes leaves, through sinkSet.spool, a
@@ -254,7 +278,7 @@ func TestShip(t *testing.T) {
 		path := spoolOf(t, dir, "run-1", docs)
 		srv.RejectItems(func(index, id string, _ map[string]any) *estest.ItemError {
 			if id == docs[2].ID {
-				return &estest.ItemError{Status: http.StatusBadRequest, Reason: "refused for the test"}
+				return forbidden("refused for the test")
 			}
 			return nil
 		})
@@ -285,7 +309,7 @@ func TestShip(t *testing.T) {
 		path := spoolOf(t, dir, "run-1", sweepDocs(t, "run-1", 2))
 		before, _ := os.ReadFile(path)
 		srv.RejectItems(func(string, string, map[string]any) *estest.ItemError {
-			return &estest.ItemError{Status: http.StatusBadRequest}
+			return forbidden("no write privilege yet")
 		})
 		code, stdout, stderr := ship(t, context.Background(), srv, nil, path)
 		if code != ExitFailed || !strings.Contains(stdout, "0 of 3") || !strings.Contains(stderr, "the file is left as it is") {
@@ -295,6 +319,112 @@ func TestShip(t *testing.T) {
 		entries, _ := os.ReadDir(dir)
 		if !bytes.Equal(before, after) || len(entries) != 1 {
 			t.Errorf("the file changed or a new one appeared: %v", entries)
+		}
+	})
+
+	t.Run("rejected documents: listed, not spooled again, exit 4", func(t *testing.T) {
+		srv := estest.Start(t)
+		dir := t.TempDir()
+		docs := sweepDocs(t, "run-1", 3)
+		// A field the strict violator mapping does not have: Elasticsearch rejects the document
+		// (strict_dynamic_mapping_exception), however often it is sent.
+		docs[0] = withField(t, docs[0], "unexpected_field", "x")
+		path := spoolOf(t, dir, "run-1", docs)
+		srv.RejectItems(func(index, id string, _ map[string]any) *estest.ItemError {
+			if id == docs[1].ID {
+				return forbidden("no write privilege yet")
+			}
+			return nil
+		})
+		code, stdout, stderr := ship(t, context.Background(), srv, nil, path)
+		if code != ExitFailed || !strings.Contains(stdout, path+": 2 of 4 document(s) landed") {
+			t.Fatalf("ship: exit %d, stdout %q", code, stdout)
+		}
+		if !strings.Contains(stdout, path+": rejected: index "+docs[0].Index+"/"+docs[0].ID+": 400 strict_dynamic_mapping_exception") ||
+			!strings.Contains(stdout, "unexpected_field") {
+			t.Errorf("stdout does not list the rejected document with its reason:\n%s", stdout)
+		}
+		if !strings.Contains(stderr, "1 document(s) not written") || !strings.Contains(stderr, "not spooled again") ||
+			!strings.Contains(stderr, "("+path+".shipped keeps them)") {
+			t.Errorf("stderr does not report the rejection:\n%s", stderr)
+		}
+		m := spooledTo.FindStringSubmatch(stderr)
+		if m == nil {
+			t.Fatalf("stderr names no spool file for the document that may land later:\n%s", stderr)
+		}
+		if got := readSpoolDocs(t, m[1]); !reflect.DeepEqual(got, docs[1:2]) {
+			t.Fatalf("the new spool holds %d document(s), want only the one refused for now", len(got))
+		}
+		if exists(path) || !exists(path+".shipped") {
+			t.Error("the original file was not renamed .shipped")
+		}
+		srv.RejectItems(nil)
+		if code, _, _ := ship(t, context.Background(), srv, nil, m[1]); code != ExitOK {
+			t.Fatalf("shipping the rest: exit %d", code)
+		}
+		assertLandedOnce(t, srv, docs[1:])
+		if _, ok := srv.Doc(docs[0].Index, docs[0].ID); ok {
+			t.Error("the rejected document landed")
+		}
+	})
+
+	t.Run("every document rejected: no new spool, the file renamed, exit 4", func(t *testing.T) {
+		srv := estest.Start(t)
+		dir := t.TempDir()
+		docs := sweepDocs(t, "run-1", 1)
+		for i := range docs {
+			docs[i] = withField(t, docs[i], "unexpected_field", 1)
+		}
+		path := spoolOf(t, dir, "run-1", docs)
+		code, stdout, stderr := ship(t, context.Background(), srv, nil, path)
+		if code != ExitFailed || !strings.Contains(stdout, "0 of 2 document(s) landed") || strings.Count(stdout, ": rejected: ") != 2 {
+			t.Fatalf("ship: exit %d, stdout %q", code, stdout)
+		}
+		if spooledTo.MatchString(stderr) || strings.Contains(stderr, "send them later") || strings.Contains(stderr, "the file is left as it is") {
+			t.Errorf("rejected documents were offered for a later ship:\n%s", stderr)
+		}
+		entries, _ := os.ReadDir(dir)
+		if len(entries) != 1 || entries[0].Name() != filepath.Base(path)+".shipped" {
+			t.Errorf("the directory holds %v, want only the renamed file", entries)
+		}
+	})
+
+	t.Run("documents for an index this run has no template for: exit 2, nothing sent", func(t *testing.T) {
+		srv := estest.Start(t)
+		dir := t.TempDir()
+		good := spoolOf(t, dir, "run-1", sweepDocs(t, "run-1", 1))
+		docs := sweepDocs(t, "run-2", 1)
+		for i := range docs {
+			docs[i].Index = strings.Replace(docs[i].Index, "aws-tag-", "legacy-tag-", 1)
+		}
+		other := spoolOf(t, dir, "run-2", docs)
+		before, _ := os.ReadFile(other)
+		code, _, stderr := ship(t, context.Background(), srv, nil, good, other)
+		if code != ExitInvalid {
+			t.Fatalf("ship: exit %d, want %d", code, ExitInvalid)
+		}
+		for _, want := range []string{other + `: documents for the index "legacy-tag-violator"`, `"legacy-tag-audit"`, "--audit-index", "--violator-index"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr)
+			}
+		}
+		if n := len(srv.Requests()); n != 0 {
+			t.Errorf("%d requests reached Elasticsearch", n)
+		}
+		if after, _ := os.ReadFile(other); !bytes.Equal(before, after) || !exists(good) {
+			t.Error("a file was changed or renamed")
+		}
+
+		// Named as the sweep had them, they land under awsaudit's strict templates.
+		code, _, _ = ship(t, context.Background(), srv, nil, "--audit-index", "legacy-tag-audit", "--violator-index", "legacy-tag-violator", other)
+		if code != ExitOK {
+			t.Fatalf("ship with the sweep's indices: exit %d", code)
+		}
+		assertLandedOnce(t, srv, docs)
+		for _, index := range []string{"legacy-tag-audit", "legacy-tag-violator"} {
+			if got := srv.Mapping(index)["dynamic"]; got != "strict" {
+				t.Errorf("%s was created with dynamic %v, want strict (its template)", index, got)
+			}
 		}
 	})
 
@@ -430,4 +560,112 @@ func TestOpenSinksWithElasticsearchDown(t *testing.T) {
 		t.Errorf("templates = %v", srv.Templates())
 	}
 	assertLandedOnce(t, srv, docs)
+}
+
+// failingWriter is an NDJSON destination whose writes fail, like a full disk.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestSinksDescribe: the closing lines count what each sink actually took, from the write error
+// the real sinks return, not the documents handed to them.
+func TestSinksDescribe(t *testing.T) {
+	t.Parallel()
+	quiet := slog.New(slog.NewTextHandler(t.Output(), nil))
+	docs := sweepDocs(t, "run-1", 3)
+	file := filepath.Join(t.TempDir(), "docs.ndjson")
+	for _, tc := range []struct {
+		name string
+		// write returns what the sweep's sink returned, and the sinks described.
+		write func(t *testing.T, srv *estest.Server) (*sinkSet, error)
+		want  []string
+	}{
+		{"everything written", func(t *testing.T, srv *estest.Server) (*sinkSet, error) {
+			sink := esSink(t, srv, quiet)
+			return &sinkSet{ndjson: file, esURL: srv.URL}, document.Multi{document.NewNDJSON(io.Discard), sink}.Write(context.Background(), docs)
+		}, []string{"awsaudit: 4 document(s) written to " + file + "\n", "awsaudit: 4 document(s) written to Elasticsearch at "}},
+		{"one document refused by Elasticsearch", func(t *testing.T, srv *estest.Server) (*sinkSet, error) {
+			sink := esSink(t, srv, quiet)
+			srv.RejectItems(func(_, id string, _ map[string]any) *estest.ItemError {
+				if id == docs[0].ID {
+					return forbidden("refused for the test")
+				}
+				return nil
+			})
+			return &sinkSet{ndjson: file, esURL: srv.URL}, document.Multi{document.NewNDJSON(io.Discard), sink}.Write(context.Background(), docs)
+		}, []string{"awsaudit: 4 document(s) written to " + file + "\n", "awsaudit: 3 of 4 document(s) written to Elasticsearch at "}},
+		{"the file failed, Elasticsearch down", func(t *testing.T, srv *estest.Server) (*sinkSet, error) {
+			sink := esSink(t, srv, quiet)
+			srv.Down()
+			return &sinkSet{ndjson: file, esURL: srv.URL}, document.Multi{document.NewNDJSON(failingWriter{}), sink}.Write(context.Background(), docs)
+		}, []string{"awsaudit: 0 of 4 document(s) written to " + file + "\n", "awsaudit: 0 of 4 document(s) written to Elasticsearch at "}},
+		{"the file failed, Elasticsearch took everything", func(t *testing.T, srv *estest.Server) (*sinkSet, error) {
+			sink := esSink(t, srv, quiet)
+			return &sinkSet{ndjson: file, esURL: srv.URL}, document.Multi{document.NewNDJSON(failingWriter{}), sink}.Write(context.Background(), docs)
+		}, []string{"awsaudit: 0 of 4 document(s) written to " + file + "\n", "awsaudit: 4 document(s) written to Elasticsearch at "}},
+		{"an error that lists no documents", func(t *testing.T, srv *estest.Server) (*sinkSet, error) {
+			return &sinkSet{esURL: srv.URL}, errors.New("the sweep's writer broke")
+		}, []string{"awsaudit: 0 of 4 document(s) written to Elasticsearch at "}},
+		{"no sink", func(t *testing.T, srv *estest.Server) (*sinkSet, error) {
+			return &sinkSet{}, nil
+		}, []string{"awsaudit: 4 document(s) not written anywhere"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := estest.Start(t)
+			sinks, werr := tc.write(t, srv)
+			var w bytes.Buffer
+			sinks.describe(&w, len(docs), werr)
+			for _, want := range tc.want {
+				if !strings.Contains(w.String(), want) {
+					t.Errorf("describe wrote:\n%s\nwant a line with %q", w.String(), want)
+				}
+			}
+			if n := strings.Count(w.String(), "\n"); n != len(tc.want) {
+				t.Errorf("describe wrote %d line(s), want %d:\n%s", n, len(tc.want), w.String())
+			}
+		})
+	}
+}
+
+// esSink returns an essink.Sink on srv with its templates installed and short retry waits.
+func esSink(t *testing.T, srv *estest.Server, log *slog.Logger) *essink.Sink {
+	t.Helper()
+	sink, err := essink.New(essink.Config{URL: srv.URL, RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	if err := sink.EnsureTemplates(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return sink
+}
+
+// TestSinksCloseClosesElasticsearch: close releases the Elasticsearch client as well as the
+// NDJSON file; the client sends nothing afterwards.
+func TestSinksCloseClosesElasticsearch(t *testing.T) {
+	t.Parallel()
+	srv := estest.Start(t)
+	file := filepath.Join(t.TempDir(), "docs.ndjson")
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	sinks, err := openSinks(context.Background(), &outputFlags{ndjson: file}, config.ES{URL: srv.URL, Indices: document.DefaultIndices()}, Env{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := sweepDocs(t, "run-1", 1)
+	if err := sinks.sink.Write(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	bulks := srv.CountRequests(http.MethodPost, "/_bulk")
+	sinks.close()
+	err = sinks.sink.Write(context.Background(), docs)
+	if err == nil || !strings.Contains(err.Error(), "client is closed") {
+		t.Fatalf("Write after close = %v, want the Elasticsearch client closed", err)
+	}
+	if got := srv.CountRequests(http.MethodPost, "/_bulk"); got != bulks {
+		t.Errorf("%d _bulk request(s) after close", got-bulks)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -13,9 +13,10 @@ import (
 
 // sinkSet is where a command's documents go: an NDJSON file or stdout, Elasticsearch, or both.
 type sinkSet struct {
-	sink    document.Sink
-	ndjson  string
-	esURL   string
+	sink   document.Sink
+	ndjson string
+	esURL  string
+	// closers are closed by close, in order: the NDJSON file, the Elasticsearch sink.
 	closers []io.Closer
 }
 
@@ -43,6 +44,9 @@ func openSinks(ctx context.Context, of *outputFlags, es config.ES, env Env, log 
 			return nil, err
 		}
 		s.esURL = config.RedactURL(es.URL)
+		if c, ok := sink.(io.Closer); ok { // *essink.Sink: its client's connections
+			s.closers = append(s.closers, c)
+		}
 		multi = append(multi, sink)
 	}
 	switch len(multi) {
@@ -56,25 +60,78 @@ func openSinks(ctx context.Context, of *outputFlags, es config.ES, env Env, log 
 	return s, nil
 }
 
+// close closes the NDJSON file and releases the Elasticsearch client's connections. Nothing is
+// written then (every Write has returned), so a failure to close loses nothing and is ignored.
 func (s *sinkSet) close() {
 	for _, c := range s.closers {
 		c.Close()
 	}
 }
 
-// describe says where documents went, for the closing lines.
-func (s *sinkSet) describe(w io.Writer, n int) {
-	switch {
-	case s.ndjson == "" && s.esURL == "":
-		fmt.Fprintf(w, "awsaudit: %d document(s) not written anywhere (give --ndjson FILE or --es-url URL)\n", n)
-	default:
-		if s.ndjson != "" && s.ndjson != "-" {
-			fmt.Fprintf(w, "awsaudit: %d document(s) written to %s\n", n, s.ndjson)
-		}
-		if s.esURL != "" {
-			fmt.Fprintf(w, "awsaudit: %d document(s) sent to Elasticsearch at %s\n", n, s.esURL)
+// describe says where documents went, for the closing lines: of docs documents, those writeErr
+// (the sink's error) does not list as unwritten by that sink.
+func (s *sinkSet) describe(w io.Writer, docs int, writeErr error) {
+	if s.ndjson == "" && s.esURL == "" {
+		fmt.Fprintf(w, "awsaudit: %d document(s) not written anywhere (give --ndjson FILE or --es-url URL)\n", docs)
+		return
+	}
+	file, es := unwrittenBySink(writeErr, docs)
+	if s.ndjson != "" && s.ndjson != "-" {
+		fmt.Fprintf(w, "awsaudit: %s written to %s\n", countOf(docs-file, docs), s.ndjson)
+	}
+	if s.esURL != "" {
+		fmt.Fprintf(w, "awsaudit: %s written to Elasticsearch at %s\n", countOf(docs-es, docs), s.esURL)
+	}
+}
+
+// unwrittenBySink counts the documents writeErr lists as not written, for the NDJSON sink and
+// for Elasticsearch apart: with both, document.Multi joins one *document.WriteError per sink,
+// each naming its sink, and document.Unwritten would add them up. An error that lists no
+// documents counts all as unwritten by both.
+func unwrittenBySink(writeErr error, docs int) (file, es int) {
+	if writeErr == nil {
+		return 0, 0
+	}
+	wes := writeErrors(writeErr)
+	if len(wes) == 0 {
+		return docs, docs
+	}
+	for _, we := range wes {
+		if we.Sink == ndjsonSinkName {
+			file += len(we.Failed)
+		} else {
+			es += len(we.Failed)
 		}
 	}
+	return min(file, docs), min(es, docs)
+}
+
+// ndjsonSinkName is the Sink of the *document.WriteError a document.NDJSON returns.
+const ndjsonSinkName = "ndjson"
+
+// writeErrors returns every *document.WriteError in err's tree (errors.Join and %w wrapping).
+func writeErrors(err error) []*document.WriteError {
+	switch e := err.(type) {
+	case *document.WriteError:
+		return []*document.WriteError{e}
+	case interface{ Unwrap() []error }:
+		var out []*document.WriteError
+		for _, inner := range e.Unwrap() {
+			out = append(out, writeErrors(inner)...)
+		}
+		return out
+	case interface{ Unwrap() error }:
+		return writeErrors(e.Unwrap())
+	}
+	return nil
+}
+
+// countOf is "N document(s)" when all n landed, else "N of TOTAL document(s)".
+func countOf(n, total int) string {
+	if n == total {
+		return fmt.Sprintf("%d document(s)", n)
+	}
+	return fmt.Sprintf("%d of %d document(s)", n, total)
 }
 
 // spool writes the documents err says were not written to a spool file, and records the

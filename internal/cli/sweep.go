@@ -95,7 +95,7 @@ func runSweep(ctx context.Context, args []string, env Env) int {
 	if err := printReport(report, format, rep, counter); err != nil {
 		out.add(ExitError, "printing the results: %v", err)
 	}
-	sinks.describe(env.Stderr, len(rep.Documents))
+	sinks.describe(env.Stderr, len(rep.Documents), rep.WriteErr)
 	if rep.WriteErr != nil {
 		sinks.spool(env.Stderr, rep.RunID, rep.Documents, rep.WriteErr, &out, of.spoolDir)
 	}

@@ -212,7 +212,11 @@ func TestWorkerGracefulShutdown(t *testing.T) {
 		_, err := w.Run(ctx)
 		done <- err
 	}()
-	// Wait until the message is being handled, then ask the worker to stop.
+	// Wait until the message is being handled, then ask the worker to stop. Each wait has a
+	// deadline, so a worker that never receives the message, or never returns, fails the test
+	// with what it was waiting for instead of hanging until go test's own timeout.
+	const patience = 30 * time.Second
+	deadline := time.Now().Add(patience)
 	for {
 		rec.mu.Lock()
 		running := rec.running
@@ -220,12 +224,22 @@ func TestWorkerGracefulShutdown(t *testing.T) {
 		if running > 0 {
 			break
 		}
+		if time.Now().After(deadline) {
+			cancel()
+			close(rec.gate)
+			t.Fatalf("the worker did not start handling the message within %v", patience)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
 	close(rec.gate)
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatalf("Run did not return within %v of its context being cancelled with a message in flight", patience)
 	}
 	if rec.seen["in-flight"] != 1 || rec.ctxErr[0] != nil {
 		t.Fatalf("seen %v, handler context error %v", rec.seen, rec.ctxErr)

@@ -59,6 +59,10 @@ run "defaults" {
     error_message = "The DLQ must keep messages longer than the queue."
   }
   assert {
+    condition     = aws_sqs_queue.events.message_retention_seconds > aws_sqs_queue.events.delay_seconds + aws_sqs_queue.events.visibility_timeout_seconds
+    error_message = "The queue must keep a message longer than its delay plus its visibility timeout."
+  }
+  assert {
     condition     = jsondecode(aws_sqs_queue_redrive_allow_policy.dlq.redrive_allow_policy).redrivePermission == "byQueue"
     error_message = "Only the delay queue may redrive into the DLQ."
   }
@@ -97,6 +101,11 @@ run "defaults" {
   assert {
     condition     = alltrue([for r, rule in aws_cloudwatch_event_rule.forward : rule.event_pattern == aws_cloudwatch_event_rule.runinstances.event_pattern])
     error_message = "The forwarding rules must use the home rule's pattern."
+  }
+  assert {
+    condition = alltrue([for t in aws_cloudwatch_event_target.forward : t.retry_policy[0].maximum_event_age_in_seconds == 86400
+    && t.retry_policy[0].maximum_retry_attempts == 185 && length(t.dead_letter_config) == 0])
+    error_message = "Each forwarding target must retry for 24 hours, and have no DLQ (a rule's DLQ must be in its own region)."
   }
   assert {
     condition     = length(aws_iam_role.forward) == 1
@@ -165,6 +174,14 @@ run "defaults" {
   assert {
     condition     = aws_lambda_function.reconciler.timeout == 900 && aws_lambda_function.reconciler.memory_size == 512
     error_message = "The reconciler must run up to 900 s with 512 MB by default."
+  }
+  assert {
+    condition     = aws_lambda_function.reconciler.reserved_concurrent_executions == 1
+    error_message = "The reconciler must be limited to one run at a time (reserved concurrency 1)."
+  }
+  assert {
+    condition     = aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_AUDIT_INDEX"] != aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_VIOLATOR_INDEX"]
+    error_message = "The rollups and the violators must go to different indices."
   }
   assert {
     condition     = aws_scheduler_schedule.reconciler.schedule_expression == "cron(0 3 * * ? *)" && aws_scheduler_schedule.reconciler.schedule_expression_timezone == "UTC"
@@ -529,6 +546,63 @@ run "rejects_plain_es_url" {
     es_url = "es.example.com:9200"
   }
   expect_failures = [var.es_url]
+}
+
+run "rejects_es_url_with_credentials" {
+  command = plan
+  variables {
+    es_url                  = "https://elastic:changeme@es.example.com:9243"
+    es_secret_ssm_parameter = "/tag-audit/es"
+  }
+  expect_failures = [var.es_url]
+}
+
+run "rejects_es_url_with_user" {
+  command = plan
+  variables {
+    es_url = "https://elastic@es.example.com"
+  }
+  expect_failures = [var.es_url]
+}
+
+run "accepts_es_url_with_at_sign_in_path" {
+  command = plan
+  variables {
+    es_url = "https://es.example.com:9243/proxy@eu"
+  }
+  assert {
+    condition     = aws_lambda_function.enforcer.environment[0].variables["AWSAUDIT_ES_URL"] == "https://es.example.com:9243/proxy@eu"
+    error_message = "An @ after the host is not user info and must be accepted."
+  }
+}
+
+run "rejects_same_index_for_both" {
+  command = plan
+  variables {
+    audit_index    = "aws-tag-audit"
+    violator_index = "aws-tag-audit"
+  }
+  expect_failures = [aws_lambda_function.enforcer]
+}
+
+run "rejects_retention_within_delay_and_visibility" {
+  command = plan
+  variables {
+    # The default grace (300 s delay) plus 6 x 60 s visibility is 660 s.
+    queue_message_retention_seconds = 660
+  }
+  expect_failures = [aws_sqs_queue.events]
+}
+
+run "accepts_retention_beyond_delay_and_visibility" {
+  command = plan
+  variables {
+    queue_message_retention_seconds = 661
+  }
+  assert {
+    condition     = aws_sqs_queue.events.message_retention_seconds == 661
+    error_message = "A retention just above delay plus visibility timeout must be accepted."
+  }
 }
 
 run "rejects_bad_schedule" {

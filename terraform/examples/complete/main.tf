@@ -1,6 +1,6 @@
 # A complete awsaudit deployment: home region us-east-1, four more audited regions, Elasticsearch
-# credentials in an existing SSM SecureString, alarms to a new SNS topic with an e-mail
-# subscription. Report mode first; see README.md for switching to terminate.
+# credentials in an existing SSM SecureString, alarms to a new SNS topic (encrypted with its own
+# KMS key) with an e-mail subscription. Report mode first; see README.md for switching to terminate.
 
 provider "aws" {
   region = var.home_region
@@ -13,9 +13,55 @@ provider "aws" {
   }
 }
 
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+# The alarm topic is encrypted with a customer managed key. CloudWatch alarms cannot publish to a
+# topic encrypted with the AWS managed key alias/aws/sns: its key policy does not let
+# cloudwatch.amazonaws.com use it and cannot be changed, so every notification would fail, seen
+# only in each alarm's history. This key's policy lets CloudWatch encrypt what it publishes.
+data "aws_iam_policy_document" "alarms_key" {
+  # Without this statement IAM policies could not grant any use of the key, and only the root
+  # user could manage it.
+  statement {
+    sid       = "AccountManagesTheKey"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "alarms" {
+  description             = "awsaudit: encrypts the alarm topic; CloudWatch alarms may use it to publish."
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.alarms_key.json
+}
+
+resource "aws_kms_alias" "alarms" {
+  name          = "alias/awsaudit-alarms"
+  target_key_id = aws_kms_key.alarms.key_id
+}
+
 resource "aws_sns_topic" "alarms" {
   name              = "awsaudit-alarms"
-  kms_master_key_id = "alias/aws/sns"
+  kms_master_key_id = aws_kms_key.alarms.arn
 }
 
 resource "aws_sns_topic_subscription" "alarms_email" {
