@@ -29,6 +29,9 @@ type QueueAPI interface {
 // since is seen within this time.
 const DefaultIAMTTL = 5 * time.Minute
 
+// DefaultSpoolReserve is Handler.SpoolReserve's default.
+const DefaultSpoolReserve = 10 * time.Second
+
 // MaxActionRetries is how often an action that failed transiently (throttled, a 5xx) is tried
 // again through a recheck before its failure is recorded.
 const MaxActionRetries = 3
@@ -45,6 +48,12 @@ const MaxActionRetries = 3
 // the event is decided, the event's rollup. Documents are written with create: the first outcome
 // recorded wins, so a redelivered message never overwrites one. Documents the sink does not
 // take are sent to the queue as a documents message, so none is lost once an action happened.
+//
+// When the context has a deadline (a Lambda invocation's), documents are written with a context
+// that ends SpoolReserve (at most half the time left) before it, and the documents not written
+// by then are spooled with what is left, in a context not canceled with the record's: an
+// invocation that runs out of time after acting still leaves its documents on the queue
+// instead of losing them to a redelivery that would record the instances as gone.
 //
 // A message that cannot be handled (PoisonError) is logged and acknowledged; a record that failed
 // for any other reason is returned in BatchItemFailures, for SQS to deliver again (and the DLQ to
@@ -79,6 +88,11 @@ type Handler struct {
 	// RetryDelay is the delay of a recheck sent while waiting for an instance to appear or after a
 	// transient action failure, and of a documents message.
 	RetryDelay time.Duration
+	// SpoolReserve is how much of the time to the context's deadline is kept for spooling the
+	// documents the sink did not take: writes end SpoolReserve (at most half the time left)
+	// before the deadline, and spooling has up to SpoolReserve, even when the record's context
+	// has ended. Zero is DefaultSpoolReserve.
+	SpoolReserve time.Duration
 	// Concurrency bounds the records of one batch handled at once (default 4).
 	Concurrency int
 	// BatchSize is the most instances in one stop or terminate call.
@@ -187,8 +201,12 @@ func (h *Handler) handleRecord(ctx context.Context, rec *events.SQSMessage) (res
 // drop logs why a message is acknowledged without being handled.
 func (h *Handler) drop(ctx context.Context, log *slog.Logger, pe *PoisonError) recordResult {
 	lvl := slog.LevelWarn
-	if pe.Reason == DropFailedCall || pe.Reason == DropRegion {
+	switch pe.Reason {
+	case DropFailedCall, DropRegion:
 		lvl = slog.LevelInfo
+	case DropRecheckTooLarge:
+		// Instances of the event are left undecided until the sweep.
+		lvl = slog.LevelError
 	}
 	log.Log(ctx, lvl, "message dropped", logkey.Reason, string(pe.Reason), logkey.Detail, pe.Detail)
 	return recordResult{dropped: true}
@@ -209,7 +227,10 @@ func (h *Handler) fail(ctx context.Context, log *slog.Logger, err error) recordR
 // document: those already written answer 409 to create, which counts as written.
 func (h *Handler) handleDocuments(ctx context.Context, log *slog.Logger, m *DocumentsMessage) recordResult {
 	log = log.With(logkey.Kind, string(KindDocuments), logkey.RunID, m.RunID, logkey.Count, len(m.Documents))
-	if err := h.Sink.Write(ctx, m.Docs()); err != nil {
+	// Ending the write before the deadline answers for the batch's other records in time.
+	wctx, cancel := h.writeContext(ctx)
+	defer cancel()
+	if err := h.Sink.Write(wctx, m.Docs()); err != nil {
 		return h.fail(ctx, log, fmt.Errorf("writing spooled documents: %w", err))
 	}
 	log.InfoContext(ctx, "spooled documents written")
@@ -286,6 +307,12 @@ func (h *Handler) handleEvent(ctx context.Context, log *slog.Logger, kind Messag
 		return h.fail(ctx, log, err)
 	}
 	if err := r.recheck(ctx); err != nil {
+		if pe, ok := IsPoison(err); ok {
+			// What was decided is written; what the recheck would carry is the sweep's.
+			res := r.res
+			res.dropped = h.drop(ctx, log, pe).dropped
+			return res
+		}
 		return h.fail(ctx, log, err)
 	}
 	return r.res
@@ -565,7 +592,9 @@ func (r *eventRun) write(ctx context.Context) error {
 	if len(docs) == 0 {
 		return nil
 	}
-	err := h.Sink.Write(ctx, docs)
+	wctx, cancel := h.writeContext(ctx)
+	err := h.Sink.Write(wctx, docs)
+	cancel()
 	if err == nil {
 		return nil
 	}
@@ -574,12 +603,32 @@ func (r *eventRun) write(ctx context.Context) error {
 		unwritten = docs
 	}
 	r.log.ErrorContext(ctx, "documents not written; spooling them on the queue", logkey.Count, len(unwritten), logkey.Error, err.Error())
+	// SpoolDocuments logs in full every document it does not send.
 	if serr := h.spool(ctx, r.log, st.EventID, unwritten); serr != nil {
-		logLost(ctx, r.log, unwritten)
 		return fmt.Errorf("writing documents (%w) and spooling them (%w)", err, serr)
 	}
 	r.res.spooled += len(unwritten)
 	return nil
+}
+
+// writeContext returns the context documents are written with: ctx, ending SpoolReserve before
+// ctx's deadline when it has one, so the documents not written are spooled in time. The reserve
+// is at most half the time left, so that a short invocation still tries to write.
+func (h *Handler) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	// A context's deadline is on the wall clock, not on h.Now.
+	reserve := max(min(h.spoolReserve(), time.Until(deadline)/2), 0)
+	return context.WithDeadline(ctx, deadline.Add(-reserve))
+}
+
+func (h *Handler) spoolReserve() time.Duration {
+	if h.SpoolReserve > 0 {
+		return h.SpoolReserve
+	}
+	return DefaultSpoolReserve
 }
 
 func appendNew(s []string, v string) []string {
@@ -589,25 +638,23 @@ func appendNew(s []string, v string) []string {
 	return append(s, v)
 }
 
-// spool sends docs to the queue as documents messages.
+// spool sends docs to the queue as documents messages. Acting is done by now: the documents are
+// spooled even when ctx has ended (the deadline passed during the write, a shutdown), within
+// SpoolReserve.
 func (h *Handler) spool(ctx context.Context, log *slog.Logger, runID string, docs []document.Document) error {
-	return SpoolDocuments(ctx, h.Queue, h.QueueURL, RecheckDelay(h.RetryDelay, h.MaxDelay), runID, docs, log)
-}
-
-// logLost writes documents that could be neither written nor spooled into the log, the last
-// place they are kept.
-func logLost(ctx context.Context, log *slog.Logger, docs []document.Document) {
-	for _, d := range docs {
-		log.ErrorContext(ctx, "DOCUMENT NOT WRITTEN: kept only in this log", logkey.Index, d.Index, logkey.DocID, d.ID, "op", string(d.Op), "body", string(d.Body))
-	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.spoolReserve())
+	defer cancel()
+	return SpoolDocuments(sctx, h.Queue, h.QueueURL, RecheckDelay(h.RetryDelay, h.MaxDelay), runID, docs, log)
 }
 
 // RecheckDelay is the DelaySeconds of a message that should wait d: d rounded up to whole
-// seconds, at most maxDelay (and SQS's 900 s), at least 0.
+// seconds, at most maxDelay (and SQS's 900 s), at least 1. Never 0: the SDK omits a zero
+// DelaySeconds, and SQS then applies the queue's default delay (the grace period, up to 900 s)
+// instead of none.
 func RecheckDelay(d, maxDelay time.Duration) int32 {
 	s := math.Ceil(d.Seconds())
 	s = min(s, math.Floor(maxDelay.Seconds()), 900)
-	return int32(max(s, 0))
+	return int32(max(s, 1))
 }
 
 // recheck sends the event's recheck when instances are left to decide, with the shortest delay
@@ -625,9 +672,17 @@ func (r *eventRun) recheck(ctx context.Context) error {
 	}
 	st.Pending = ids
 	st.Attempt++
+	listed := 0
+	if st.Rollup != nil {
+		listed = len(st.Rollup.Violators)
+	}
 	body, err := st.Encode()
 	if err != nil {
 		return err
+	}
+	if st.Rollup != nil && len(st.Rollup.Violators) < listed {
+		r.log.WarnContext(ctx, "the recheck's rollup lists fewer violators to fit in a queue message; the others are counted in violators_omitted",
+			"violators_listed", len(st.Rollup.Violators), "violators_omitted", st.Rollup.ViolatorsOmitted)
 	}
 	delay := RecheckDelay(shortest, h.MaxDelay)
 	if _, err := h.Queue.SendMessage(ctx, &sqs.SendMessageInput{

@@ -144,9 +144,15 @@ func (f *hEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstancesInp
 		return nil, err
 	}
 	var out []ec2types.Instance
-	for _, id := range slices.Sorted(maps.Keys(f.hosts)) {
-		h := f.hosts[id]
-		if ids != nil && !slices.Contains(ids, id) || nameFilter != "" && h.tags["Name"] != nameFilter {
+	// By id, as EC2 answers; only the ids asked for, when there are some (a launch of thousands
+	// is read 200 ids at a time).
+	listed := slices.Sorted(maps.Keys(f.hosts))
+	if ids != nil {
+		listed = slices.Compact(slices.Sorted(slices.Values(ids)))
+	}
+	for _, id := range listed {
+		h, ok := f.hosts[id]
+		if !ok || nameFilter != "" && h.tags["Name"] != nameFilter {
 			continue
 		}
 		var tags []ec2types.Tag

@@ -62,6 +62,10 @@ const (
 	DropRegion DropReason = "region_not_audited"
 	// DropAccount: the event is from another account than the enforcer's.
 	DropAccount DropReason = "other_account"
+	// DropRecheckTooLarge: the event's recheck does not fit in a queue message even without its
+	// rollup's violators list (thousands of instances still pending): the instances it would
+	// carry are left to the sweep.
+	DropRecheckTooLarge DropReason = "recheck_too_large"
 )
 
 // PoisonError is a message that must be dropped, not retried: retrying cannot make it succeed.
@@ -125,14 +129,48 @@ func NewRecheck(l Launch) *Recheck {
 	}
 }
 
-// Encode returns the message body.
+// Encode returns the message body, at most MaxMessageBytes long. When r would be longer, the
+// rollup it carries loses entries of its violators list, from the end, until it fits: they are
+// counted in ViolatorsOmitted, every other count is kept, and each has its own violator document
+// already. r is changed accordingly. A recheck that still does not fit (its pending list alone
+// is too long) is a *PoisonError with DropRecheckTooLarge: sending it would fail every time, and
+// splitting it would split the rollup, so the instances it would carry are left to the sweep.
 func (r *Recheck) Encode() (string, error) {
 	r.Marker, r.Version = string(KindRecheck), MessageVersion
 	b, err := json.Marshal(r)
 	if err != nil {
 		return "", fmt.Errorf("encoding the recheck of event %s: %w", r.EventID, err)
 	}
+	for len(b) > MaxMessageBytes && r.Rollup != nil && len(r.Rollup.Violators) > 0 {
+		if err := trimViolators(r.Rollup, len(b)-MaxMessageBytes); err != nil {
+			return "", fmt.Errorf("encoding the recheck of event %s: %w", r.EventID, err)
+		}
+		if b, err = json.Marshal(r); err != nil {
+			return "", fmt.Errorf("encoding the recheck of event %s: %w", r.EventID, err)
+		}
+	}
+	if len(b) > MaxMessageBytes {
+		return "", poison(DropRecheckTooLarge, "the recheck of event %s is %d bytes with %d instance(s) pending, more than a queue message holds (%d) even without the rollup's violators list",
+			r.EventID, len(b), len(r.Pending), MaxMessageBytes)
+	}
 	return string(b), nil
+}
+
+// trimViolators drops entries from the end of ru's violators list until at least over bytes of
+// JSON are gone (or none is left), and counts them in ViolatorsOmitted.
+func trimViolators(ru *document.Rollup, over int) error {
+	n := len(ru.Violators)
+	for n > 0 && over > 0 {
+		n--
+		b, err := json.Marshal(ru.Violators[n])
+		if err != nil {
+			return err
+		}
+		over -= len(b) + 1 // and its comma
+	}
+	ru.ViolatorsOmitted += len(ru.Violators) - n
+	ru.Violators = ru.Violators[:n:n]
+	return nil
 }
 
 func (r *Recheck) check() error {
@@ -204,13 +242,35 @@ func (m *DocumentsMessage) check() error {
 // EncodeDocuments returns documents messages holding docs, as many as it takes to keep each under
 // MaxMessageBytes. A document too large for any message is returned in tooLarge.
 func EncodeDocuments(runID string, docs []document.Document) (bodies []string, tooLarge []document.Document, err error) {
+	batches, tooLarge, err := encodeDocuments(runID, docs)
+	if err != nil {
+		return nil, nil, err
+	}
+	bodies = make([]string, len(batches))
+	for i, b := range batches {
+		bodies[i] = b.body
+	}
+	return bodies, tooLarge, nil
+}
+
+// documentsBatch is one documents message and the documents it holds.
+type documentsBatch struct {
+	body string
+	docs []document.Document
+}
+
+// encodeDocuments is EncodeDocuments, each body with its documents.
+func encodeDocuments(runID string, docs []document.Document) (batches []documentsBatch, tooLarge []document.Document, err error) {
 	head, err := json.Marshal(DocumentsMessage{Marker: string(KindDocuments), Version: MessageVersion, RunID: runID, Documents: []QueuedDocument{}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding documents of run %s: %w", runID, err)
 	}
 	// head ends in `[]}`: documents are spliced in before `]}`.
 	prefix := head[:len(head)-2]
-	var cur [][]byte
+	var (
+		cur     [][]byte
+		curDocs []document.Document
+	)
 	size := len(head)
 	flush := func() {
 		if len(cur) == 0 {
@@ -219,8 +279,8 @@ func EncodeDocuments(runID string, docs []document.Document) (bodies []string, t
 		b := append([]byte{}, prefix...)
 		b = append(b, bytes.Join(cur, []byte(","))...)
 		b = append(b, ']', '}')
-		bodies = append(bodies, string(b))
-		cur, size = nil, len(head)
+		batches = append(batches, documentsBatch{body: string(b), docs: curDocs})
+		cur, curDocs, size = nil, nil, len(head)
 	}
 	for _, d := range docs {
 		b, err := json.Marshal(QueuedDocument{Index: d.Index, ID: d.ID, Op: d.Op, Body: d.Body})
@@ -235,10 +295,11 @@ func EncodeDocuments(runID string, docs []document.Document) (bodies []string, t
 			flush()
 		}
 		cur = append(cur, b)
+		curDocs = append(curDocs, d)
 		size += len(b) + 1
 	}
 	flush()
-	return bodies, tooLarge, nil
+	return batches, tooLarge, nil
 }
 
 // Message is one parsed queue message.

@@ -2,6 +2,7 @@ package enforcer_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -146,7 +147,9 @@ func TestRecheckDelay(t *testing.T) {
 		maxDelay time.Duration
 		want     int32
 	}{
-		{"grace 0: nothing to wait", grace(0, 0), maxDelay, 0},
+		// Never 0: the SDK omits DelaySeconds 0, and SQS then applies the queue's default delay.
+		{"0: one second", 0, maxDelay, 1},
+		{"grace 0: nothing to wait", grace(0, 0), maxDelay, 1},
 		{"grace 5 min, just launched", grace(5*time.Minute, 0), maxDelay, 300},
 		{"grace 5 min, 4m59.2s old: rounded up", grace(5*time.Minute, 4*time.Minute+59200*time.Millisecond), maxDelay, 1},
 		{"grace 2 h, just launched: capped", grace(2*time.Hour, 0), maxDelay, 900},
@@ -155,7 +158,8 @@ func TestRecheckDelay(t *testing.T) {
 		{"short max delay", grace(2*time.Hour, 0), 2 * time.Second, 2},
 		{"fractional max delay floors", 10 * time.Second, 2500 * time.Millisecond, 2},
 		{"max delay above SQS's", time.Hour, time.Hour, 900},
-		{"past", -time.Minute, maxDelay, 0},
+		{"past", -time.Minute, maxDelay, 1},
+		{"max delay 0", time.Minute, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,5 +177,81 @@ func TestRecheckDelay(t *testing.T) {
 	}
 	if steps != 8 || remaining != 0 {
 		t.Fatalf("chain of %d steps leaves %v", steps, remaining)
+	}
+}
+
+// evLargeRollup returns a recheck carrying the rollup of n violators, each with tags enough to
+// take several hundred bytes in the rollup's list.
+func evLargeRollup(n int) *enforcer.Recheck {
+	r := &enforcer.Recheck{
+		EventID: "ev-big", EventTime: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), Region: "us-east-1",
+		Creator:       enforcer.Caller{Type: "IAMUser", Name: "alice"},
+		InstanceCount: n + 1, Pending: []string{"i-0ffffffffffffffff"}, Attempt: 1,
+		Rollup: document.NewRollup(document.Header{RunID: "ev-big", Source: document.SourceEvent}),
+	}
+	for i := range n {
+		v := &document.Violator{
+			ID: fmt.Sprintf("i-%017x", i+1), Region: "us-east-1", State: "running", Verdict: "violator", Outcome: document.Terminated,
+			Tags:        []string{"Name=web-" + fmt.Sprint(i), "project=checkout", "team=payments-platform-" + strings.Repeat("x", 40), "cost_center=cc-0001-" + strings.Repeat("y", 40)},
+			MissingTags: []string{"created_by", "department"}, InvalidTags: []string{},
+		}
+		r.Rollup.Verdicts[v.Verdict]++
+		r.Rollup.AddViolator(v)
+	}
+	return r
+}
+
+// TestRecheckEncodeTrimsTheRollupToFit: a launch with 2,000 violators carries a rollup whose
+// violators list alone is larger than a queue message; Encode lists fewer of them, counts the
+// rest in violators_omitted, keeps every other count, and the body round-trips.
+func TestRecheckEncodeTrimsTheRollupToFit(t *testing.T) {
+	const n = 2000
+	r := evLargeRollup(n)
+	listed := r.Rollup.Violators
+	if b, _ := json.Marshal(r); len(b) <= enforcer.MaxMessageBytes {
+		t.Fatalf("the test's recheck is %d bytes: too small to test trimming", len(b))
+	}
+	body, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(body) > enforcer.MaxMessageBytes {
+		t.Fatalf("recheck of %d bytes, more than %d", len(body), enforcer.MaxMessageBytes)
+	}
+	m, err := enforcer.ParseMessage(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru := m.Recheck.Rollup
+	if ru.ViolatorCount != n || ru.Outcomes["terminated"] != n || ru.Verdicts["violator"] != n {
+		t.Fatalf("counts changed: violator_count %d, outcomes %v, verdicts %v", ru.ViolatorCount, ru.Outcomes, ru.Verdicts)
+	}
+	if len(ru.Violators) == 0 || len(ru.Violators) >= len(listed) || len(ru.Violators)+ru.ViolatorsOmitted != n {
+		t.Fatalf("%d violators listed and %d omitted, want fewer than %d listed and %d in all", len(ru.Violators), ru.ViolatorsOmitted, len(listed), n)
+	}
+	if !reflect.DeepEqual(ru.Violators, listed[:len(ru.Violators)]) {
+		t.Fatal("the violators kept are not the first ones listed")
+	}
+	if !reflect.DeepEqual(m.Recheck.Rollup, r.Rollup) || !reflect.DeepEqual(m.Recheck.Pending, r.Pending) {
+		t.Fatal("the recheck sent is not the state Encode left in r")
+	}
+	again, err := m.Recheck.Encode()
+	if err != nil || again != body {
+		t.Fatalf("encoding the parsed recheck again: %v (same body: %t)", err, again == body)
+	}
+}
+
+// TestRecheckEncodeTooLarge: a recheck whose pending list alone exceeds a queue message cannot
+// be sent; Encode says so with a poison error, so the record is not retried into the DLQ.
+func TestRecheckEncodeTooLarge(t *testing.T) {
+	r := evLargeRollup(10)
+	r.Pending = nil
+	for i := range 12_000 {
+		r.Pending = append(r.Pending, fmt.Sprintf("i-%017x", i+1))
+	}
+	_, err := r.Encode()
+	pe, ok := enforcer.IsPoison(err)
+	if !ok || pe.Reason != enforcer.DropRecheckTooLarge || !strings.Contains(err.Error(), "12000 instance(s) pending") {
+		t.Fatalf("Encode = %v, want poison %s", err, enforcer.DropRecheckTooLarge)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/awsaudit/awsaudit/functions/internal/lambdaboot"
 	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/internal/config"
+	"github.com/awsaudit/awsaudit/internal/essink"
 	"github.com/awsaudit/awsaudit/internal/logkey"
 	"github.com/awsaudit/awsaudit/internal/metrics"
 )
@@ -35,6 +36,27 @@ func main() {
 		os.Exit(1)
 	}
 	lambda.Start(h.HandleSQS)
+}
+
+// The Elasticsearch sink's patience in the enforcer. An invocation lasts at most the function's
+// timeout (60 s), and the handler gives up writing enforcer.DefaultSpoolReserve before it to
+// spool what is not written on the queue, which is as durable and quicker than waiting: one
+// attempt is bounded to a few seconds and a request is tried three times with short waits, about
+// 16 s at worst, where the CLI's defaults (30 s, five attempts) would outlast the invocation.
+const (
+	eventSinkTimeout      = 5 * time.Second
+	eventSinkRetryMax     = 2
+	eventSinkItemRetryMax = 2
+	eventSinkRetryWaitMin = 100 * time.Millisecond
+	eventSinkRetryWaitMax = time.Second
+)
+
+// eventSink sizes the Elasticsearch sink for the enforcer's invocations.
+func eventSink(c *essink.Config) {
+	c.Timeout = eventSinkTimeout
+	c.RetryMax = eventSinkRetryMax
+	c.ItemRetryMax = eventSinkItemRetryMax
+	c.RetryWaitMin, c.RetryWaitMax = eventSinkRetryWaitMin, eventSinkRetryWaitMax
 }
 
 // setup builds the handler from the environment.
@@ -58,7 +80,7 @@ func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slo
 	if err != nil {
 		return nil, err
 	}
-	sink, err := lambdaboot.OpenSink(ctx, cfg.ES, params, secretsmanager.NewFromConfig(awsCfg), stdout, log)
+	sink, err := lambdaboot.OpenSink(ctx, cfg.ES, params, secretsmanager.NewFromConfig(awsCfg), stdout, log, eventSink)
 	if err != nil {
 		return nil, err
 	}

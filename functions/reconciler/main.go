@@ -179,8 +179,9 @@ func (r *runner) spool(ctx context.Context, runID string, docs []document.Docume
 		}
 		return fmt.Errorf("%d document(s) not written and no %s to spool them to", len(docs), config.EnvQueueURL)
 	}
+	// SpoolDocuments logs in full every document it does not send; only the failure is left to say.
 	if err := enforcer.SpoolDocuments(ctx, r.queue, r.queueURL, 0, runID, docs, r.log); err != nil {
-		r.log.ErrorContext(ctx, "spooling documents to the queue failed", logkey.Error, err.Error())
+		r.log.ErrorContext(ctx, "spooling documents to the queue failed; the documents not sent are in the log (DOCUMENT NOT WRITTEN)", logkey.Error, err.Error())
 		return err
 	}
 	r.log.WarnContext(ctx, "documents spooled to the enforcer's queue", logkey.Count, len(docs), logkey.QueueURL, r.queueURL)

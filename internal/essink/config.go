@@ -25,6 +25,9 @@ const (
 	DefaultTimeout = 30 * time.Second
 	// DefaultStartupTimeout bounds Open's first contact with Elasticsearch.
 	DefaultStartupTimeout = 30 * time.Second
+	// DefaultTemplateBackoff is how long an unavailable Elasticsearch, found while installing the
+	// templates, is remembered.
+	DefaultTemplateBackoff = 5 * time.Second
 )
 
 // Config is how to reach Elasticsearch and how hard to try.
@@ -55,6 +58,12 @@ type Config struct {
 	Timeout time.Duration
 	// StartupTimeout bounds Open's template installation.
 	StartupTimeout time.Duration
+	// TemplateBackoff is how long an attempt at installing the templates that found
+	// Elasticsearch unavailable is remembered: Writes in that time fail at once, unsent, instead
+	// of each waiting for its own round of retries. Negative means not at all.
+	TemplateBackoff time.Duration
+	// Now is the clock TemplateBackoff is measured with; nil is time.Now.
+	Now func() time.Time
 	// Log gets retries (warn), the transport's attempts (debug) and Open's warnings; nil
 	// discards them.
 	Log *slog.Logger
@@ -93,6 +102,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StartupTimeout <= 0 {
 		c.StartupTimeout = DefaultStartupTimeout
+	}
+	switch {
+	case c.TemplateBackoff == 0:
+		c.TemplateBackoff = DefaultTemplateBackoff
+	case c.TemplateBackoff < 0:
+		c.TemplateBackoff = 0
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Indices == (document.Indices{}) {
 		c.Indices = document.DefaultIndices()

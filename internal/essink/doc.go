@@ -36,7 +36,10 @@
 //
 // No document is written before the templates are installed (EnsureTemplates, which Write
 // calls when it has not succeeded yet): an index created by a write without its template would
-// get dynamic mappings that cannot be fixed without a reindex.
+// get dynamic mappings that cannot be fixed without a reindex. Concurrent Writes share one
+// attempt at installing them, and an attempt that found Elasticsearch unavailable is remembered
+// for TemplateBackoff, in which Writes fail at once, unsent: while Elasticsearch is down, a
+// process pays for one round of retries every few seconds, not one per call.
 //
 // # Credentials
 //

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -26,9 +27,13 @@ type Sink struct {
 	url string
 	red redactor
 
-	// tmu serialises template installation; templatesOK records its success.
+	// tmu guards the template state: templatesOK once they are installed; tcall, the attempt in
+	// flight; unavailable, an attempt's ErrUnavailable, remembered until retryAt.
 	tmu         sync.Mutex
 	templatesOK bool
+	tcall       *templateCall
+	unavailable error
+	retryAt     time.Time
 }
 
 var _ document.Sink = (*Sink)(nil)
@@ -73,9 +78,11 @@ func New(c Config) (*Sink, error) {
 // Open returns a sink with its index templates installed. When Elasticsearch cannot be
 // reached (ErrUnavailable, or no answer within StartupTimeout) it logs a warning and returns the
 // sink anyway: Write installs the templates before the first document, and the documents it
-// cannot write are in its WriteError for the caller to spool. Any other failure (credentials or
-// privileges refused, a certificate not trusted, a template rejected) is returned, since waiting
-// will not fix it.
+// cannot write are in its WriteError for the caller to spool. An unavailable Elasticsearch that
+// Open's own attempt found is not remembered (see EnsureTemplates): the first Write tries again;
+// an attempt still running when StartupTimeout ends goes on, and the first Writes wait for it.
+// Any other failure (credentials or privileges refused, a certificate not trusted, a template
+// rejected) is returned, since waiting will not fix it.
 func Open(ctx context.Context, c Config) (*Sink, error) {
 	s, err := New(c)
 	if err != nil {
@@ -88,6 +95,7 @@ func Open(ctx context.Context, c Config) (*Sink, error) {
 	case err == nil:
 		return s, nil
 	case errors.Is(err, ErrUnavailable) || (sctx.Err() != nil && ctx.Err() == nil):
+		s.forgetUnavailable()
 		s.cfg.Log.Warn("Elasticsearch is unreachable; its index templates will be installed before the first write, and documents it does not take are spooled",
 			"url", s.url, logkey.Error, err.Error())
 		return s, nil
@@ -99,8 +107,10 @@ func Open(ctx context.Context, c Config) (*Sink, error) {
 // URL is the Elasticsearch URL without user info.
 func (s *Sink) URL() string { return s.url }
 
-// Close releases the client's connections.
+// Close stops an attempt at installing the templates still in flight and releases the
+// client's connections.
 func (s *Sink) Close() error {
+	s.stopTemplates()
 	err := s.es.Close(context.Background())
 	if errors.Is(err, elasticsearch.ErrAlreadyClosed) {
 		return nil

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
@@ -21,12 +23,101 @@ import (
 // calling twice, install each template once. Once it has succeeded a Sink does not ask again.
 // It also warns about an index that already exists without awsaudit's strict mapping (created
 // before its template, or by the original tool): templates apply only to new indices.
+//
+// Concurrent callers share one attempt: the records of a batch that all find the templates
+// missing wait for the same requests instead of queueing for their own round of retries. The
+// attempt runs to its end even when the caller that started it stops waiting (its context
+// ended); a caller waits at most until its own context ends. An attempt that finds
+// Elasticsearch unavailable (ErrUnavailable) is remembered for TemplateBackoff: calls in that
+// time return its error at once, without a request, so that a Write fails fast and its caller
+// spools the documents while the outage lasts.
 func (s *Sink) EnsureTemplates(ctx context.Context) error {
 	s.tmu.Lock()
-	defer s.tmu.Unlock()
 	if s.templatesOK {
+		s.tmu.Unlock()
 		return nil
 	}
+	if err := ctx.Err(); err != nil {
+		s.tmu.Unlock()
+		return fmt.Errorf("installing the index templates in Elasticsearch at %s: %w", s.url, err)
+	}
+	c := s.tcall
+	if c == nil {
+		if s.unavailable != nil {
+			if left := s.retryAt.Sub(s.cfg.Now()); left > 0 {
+				err := s.unavailable
+				s.tmu.Unlock()
+				return fmt.Errorf("%w (remembered: not tried again for another %s)", err, left.Round(time.Millisecond))
+			}
+		}
+		actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		c = &templateCall{done: make(chan struct{}), cancel: cancel}
+		s.tcall = c
+		go s.runTemplates(actx, c)
+	}
+	s.tmu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		select {
+		case <-c.done:
+			return c.err
+		default:
+		}
+		return fmt.Errorf("waiting for the index templates to be installed in Elasticsearch at %s (the attempt goes on for later writes): %w", s.url, ctx.Err())
+	}
+}
+
+// templateCall is one attempt at installing the templates, shared by the callers that arrive
+// while it runs. err is set before done is closed.
+type templateCall struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	err    error
+}
+
+// runTemplates makes the attempt c and records its result: success for good, an unavailable
+// Elasticsearch for TemplateBackoff.
+func (s *Sink) runTemplates(ctx context.Context, c *templateCall) {
+	err := s.installTemplates(ctx)
+	s.tmu.Lock()
+	s.tcall = nil
+	switch {
+	case err == nil:
+		s.templatesOK, s.unavailable = true, nil
+	case errors.Is(err, ErrUnavailable) && s.cfg.TemplateBackoff > 0:
+		s.unavailable, s.retryAt = err, s.cfg.Now().Add(s.cfg.TemplateBackoff)
+		s.cfg.Log.Warn("Elasticsearch is unavailable: writes fail at once, without a request, until the index templates are tried again",
+			"retry_in_ms", s.cfg.TemplateBackoff.Milliseconds(), logkey.Error, err.Error())
+	}
+	c.err = err
+	s.tmu.Unlock()
+	c.cancel()
+	close(c.done)
+}
+
+// forgetUnavailable drops a remembered unavailable Elasticsearch, so the next call tries again.
+func (s *Sink) forgetUnavailable() {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	s.unavailable = nil
+}
+
+// stopTemplates cancels the attempt in flight, if any, and waits for it to end.
+func (s *Sink) stopTemplates() {
+	s.tmu.Lock()
+	c := s.tcall
+	s.tmu.Unlock()
+	if c != nil {
+		c.cancel()
+		<-c.done
+	}
+}
+
+// installTemplates is one attempt: each template checked and installed in turn, then the
+// indices' mappings checked.
+func (s *Sink) installTemplates(ctx context.Context) error {
 	templates := document.Templates(s.cfg.Indices)
 	for _, name := range slices.Sorted(maps.Keys(templates)) {
 		if err := s.ensureTemplate(ctx, name, templates[name]); err != nil {
@@ -36,7 +127,6 @@ func (s *Sink) EnsureTemplates(ctx context.Context) error {
 	for _, index := range slices.Sorted(maps.Keys(templates)) {
 		s.checkIndexMapping(ctx, index)
 	}
-	s.templatesOK = true
 	return nil
 }
 

@@ -1,10 +1,13 @@
 package essink_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/awsaudit/awsaudit/internal/document"
 	"github.com/awsaudit/awsaudit/internal/essink"
@@ -135,6 +138,98 @@ func TestMappingRejectionsAreReportedWithTheirReason(t *testing.T) {
 			assertStoredOnce(t, srv, good)
 		})
 	}
+}
+
+// TestConcurrentWritesShareOneTemplateAttempt: Writes made together while Elasticsearch is down
+// share one attempt at installing the templates (one request's retries, not one round per
+// Write); the outage is then remembered for TemplateBackoff, in which a Write fails at once
+// without a request, even once Elasticsearch is back; after it, the next Write installs the
+// templates and writes.
+func TestConcurrentWritesShareOneTemplateAttempt(t *testing.T) {
+	srv := estest.Start(t)
+	cfg := fastConfig(t, srv)
+	cfg.RetryMax = 2
+	clock := &testClock{t: t0}
+	cfg.Now = clock.Now
+	s := newSink(t, cfg)
+	srv.Down()
+
+	const writers = 8
+	batches := make([][]document.Document, writers)
+	for i := range batches {
+		batches[i] = violatorDocs(t, "run-"+string(rune('a'+i)), 2)
+	}
+	errs := make([]error, writers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.Write(bg, batches[i])
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		we := writeErr(t, err)
+		if len(we.Failed) != len(batches[i]) || !errors.Is(we.Failed[0].Err, essink.ErrUnavailable) {
+			t.Fatalf("Write %d = %v, want every document failed with ErrUnavailable", i, err)
+		}
+	}
+	// One attempt is the first template's GET, sent RetryMax+1 times (Go's transport may resend
+	// a GET once when a connection it reused is closed).
+	attempts := cfg.RetryMax + 1
+	gets := srv.CountRequests(http.MethodGet, "/_index_template/")
+	if gets < 1 || gets > 2*attempts {
+		t.Fatalf("%d template GETs for %d concurrent Writes, want one attempt (%d to %d)", gets, writers, attempts, 2*attempts)
+	}
+	if n := srv.CountRequests(http.MethodPost, "/_bulk"); n != 0 {
+		t.Fatalf("%d _bulk requests before the templates", n)
+	}
+
+	// Remembered: no request, even once Elasticsearch is back.
+	srv.Up()
+	before := len(srv.Requests())
+	err := s.Write(bg, batches[0])
+	if we := writeErr(t, err); !errors.Is(we.Failed[0].Err, essink.ErrUnavailable) || !strings.Contains(err.Error(), "remembered") {
+		t.Fatalf("Write within TemplateBackoff = %v, want the remembered ErrUnavailable", err)
+	}
+	if n := len(srv.Requests()) - before; n != 0 {
+		t.Fatalf("%d requests within TemplateBackoff", n)
+	}
+
+	clock.Advance(essink.DefaultTemplateBackoff)
+	for _, docs := range batches {
+		if err := s.Write(bg, docs); err != nil {
+			t.Fatalf("Write after TemplateBackoff: %v", err)
+		}
+	}
+	if n := srv.CountRequests(http.MethodPut, "/_index_template/"); n != 2 {
+		t.Errorf("%d template PUTs, want 2", n)
+	}
+}
+
+// TestTemplateAttemptOutlivesAnImpatientCaller: a Write whose context ends while the templates
+// are being installed returns with its context's error, every document unsent; the attempt goes
+// on, and the next Write waits for it instead of starting another.
+func TestTemplateAttemptOutlivesAnImpatientCaller(t *testing.T) {
+	srv := estest.Start(t)
+	s := newSink(t, fastConfig(t, srv))
+	srv.SetLatency(50 * time.Millisecond)
+	docs := violatorDocs(t, "run-1", 2)
+	ctx, cancel := context.WithTimeout(bg, 10*time.Millisecond)
+	defer cancel()
+	err := s.Write(ctx, docs)
+	if we := writeErr(t, err); len(we.Failed) != 2 || !errors.Is(we.Failed[0].Err, context.DeadlineExceeded) {
+		t.Fatalf("impatient Write = %v", err)
+	}
+	if err := s.Write(bg, docs); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if n := srv.CountRequests(http.MethodGet, "/_index_template/"); n != 2 {
+		t.Errorf("%d template GETs, want 2 (one attempt)", n)
+	}
+	assertStoredOnce(t, srv, docs)
 }
 
 // put sends a raw PUT, failing the test unless it succeeds.

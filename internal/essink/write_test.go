@@ -307,6 +307,8 @@ func TestUnavailableFailsEveryDocument(t *testing.T) {
 			srv := estest.Start(t)
 			cfg := fastConfig(t, srv)
 			cfg.BatchDocs = 4
+			clock := &testClock{t: t0}
+			cfg.Now = clock.Now
 			s := newSink(t, cfg)
 			if tc.templates {
 				if err := s.EnsureTemplates(bg); err != nil {
@@ -332,6 +334,8 @@ func TestUnavailableFailsEveryDocument(t *testing.T) {
 			if tc.heal != nil {
 				tc.heal(srv)
 			}
+			// Templates found unavailable are not asked for again within TemplateBackoff.
+			clock.Advance(essink.DefaultTemplateBackoff)
 			if err := s.Write(bg, we.Docs()); err != nil {
 				t.Fatalf("Write once it is back: %v", err)
 			}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -66,9 +67,18 @@ func LoadPolicy(ctx context.Context, cfg config.Lambda, params secrets.Parameter
 	return p, nil
 }
 
+// SinkOption adjusts the Elasticsearch sink's settings before OpenSink opens it: a function sizes
+// its sink's patience to its own timeout.
+type SinkOption func(*essink.Config)
+
 // OpenSink returns where documents go: Elasticsearch, with credentials read by name; without an
 // Elasticsearch URL, the log (stdout) as _bulk NDJSON, replayable with `awsaudit ship`.
-func OpenSink(ctx context.Context, es config.ES, params secrets.ParameterAPI, sm secrets.SecretAPI, stdout io.Writer, log *slog.Logger) (document.Sink, error) {
+// Credentials in plain environment variables are refused (CheckNoPlainSecrets). The sink keeps
+// essink's defaults unless opts change them.
+func OpenSink(ctx context.Context, es config.ES, params secrets.ParameterAPI, sm secrets.SecretAPI, stdout io.Writer, log *slog.Logger, opts ...SinkOption) (document.Sink, error) {
+	if err := CheckNoPlainSecrets(es); err != nil {
+		return nil, err
+	}
 	if !es.Enabled() {
 		log.Warn("no Elasticsearch URL: documents are written to the log as _bulk NDJSON", "env", config.EnvESURL)
 		return document.NewNDJSON(stdout), nil
@@ -94,7 +104,28 @@ func OpenSink(ctx context.Context, es config.ES, params secrets.ParameterAPI, sm
 		es.APIKey, es.Username, es.Password = c.APIKey, c.Username, c.Password
 		log.Info("Elasticsearch credentials read", "credentials", c)
 	}
-	return openElasticsearch(ctx, es, log)
+	return openElasticsearch(ctx, es, log, opts)
+}
+
+// CheckNoPlainSecrets refuses Elasticsearch credentials in a Lambda's plain environment
+// variables (AWSAUDIT_ES_API_KEY, AWSAUDIT_ES_PASSWORD, user info in AWSAUDIT_ES_URL), which
+// anyone allowed to read the function's configuration can read. The CLI takes them there; a
+// Lambda reads them by name from SSM or Secrets Manager. Every problem is returned, joined.
+func CheckNoPlainSecrets(es config.ES) error {
+	use := fmt.Sprintf("put the credentials in an SSM SecureString parameter named by %s or a Secrets Manager secret named by %s",
+		config.EnvESSecretSSM, config.EnvESSecretID)
+	var errs []error
+	if es.APIKey != "" {
+		errs = append(errs, fmt.Errorf("%s is set: a Lambda does not take Elasticsearch credentials in a plain environment variable; %s", config.EnvESAPIKey, use))
+	}
+	if es.Password != "" {
+		errs = append(errs, fmt.Errorf("%s is set: a Lambda does not take Elasticsearch credentials in a plain environment variable; %s", config.EnvESPassword, use))
+	}
+	if u, err := url.Parse(es.URL); err == nil && u.User != nil {
+		errs = append(errs, fmt.Errorf("%s holds user info (%s): a Lambda does not take Elasticsearch credentials in a plain environment variable; remove it and %s",
+			config.EnvESURL, config.RedactURL(es.URL), use))
+	}
+	return errors.Join(errs...)
 }
 
 // levelHandler drops records below the configured level (AWSAUDIT_LOG_LEVEL) before Lambda's
@@ -120,10 +151,14 @@ func (h *levelHandler) WithGroup(name string) slog.Handler {
 // unreachable Elasticsearch is not an init failure (the sink installs the templates before its
 // first write, and the handler spools on the queue what it cannot write); refused credentials
 // or a rejected template are.
-func openElasticsearch(ctx context.Context, es config.ES, log *slog.Logger) (document.Sink, error) {
+func openElasticsearch(ctx context.Context, es config.ES, log *slog.Logger, opts []SinkOption) (document.Sink, error) {
 	c := essink.FromES(es, log)
 	// Lambda allows an init phase 10 s; an Elasticsearch slow to answer is not worth losing it.
 	c.StartupTimeout = esStartupTimeout
+	c.Now = time.Now
+	for _, o := range opts {
+		o(&c)
+	}
 	return essink.Open(ctx, c)
 }
 
