@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/awsaudit/awsaudit/enforcer"
-	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/internal/config"
 	"github.com/awsaudit/awsaudit/internal/logkey"
 	"github.com/awsaudit/awsaudit/internal/worker"
@@ -126,34 +125,16 @@ func runEnforce(ctx context.Context, args []string, env Env) int {
 	if err := errors.Join(errs...); err != nil {
 		return refuse(env.Stderr, err)
 	}
-	log, err := logger(env.Stderr, of.logLevel)
-	if err != nil {
-		return refuse(env.Stderr, err)
+	sess, code := openSession(ctx, env, &of, &af)
+	if code != ExitOK {
+		return code
 	}
-	es, err := of.es(env.Getenv)
-	if err != nil {
-		return refuse(env.Stderr, err)
-	}
-	sinks, err := openSinks(ctx, &of, es, env, log)
-	if err != nil {
-		return refuse(env.Stderr, err)
-	}
-	defer sinks.close()
-	af.warn(env.Stderr)
+	defer sess.close()
+	log, sinks, counter, clients, es := sess.log, sess.sinks, sess.counter, sess.clients, sess.es
 	if of.ndjson == "" && !es.Enabled() {
 		fmt.Fprintln(env.Stderr, "awsaudit: warning: documents are not written anywhere (give --ndjson FILE or --es-url URL)")
 	}
-
-	var counter *awsapi.Counter
-	if of.stats {
-		counter = awsapi.NewCounter()
-	}
-	cfg, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: af.homeRegion, AccessKey: af.accessKey, SecretKey: af.secretKey, Counter: counter})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "awsaudit: %v (exit %d)\n", err, ExitError)
-		return ExitError
-	}
-	clients := awsapi.NewClients(cfg)
+	cfg := clients.Config()
 	queue := clients.SQS()
 	if r := worker.QueueRegion(ws.queueURL); r != "" && r != cfg.Region {
 		queue = sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.Region = r })

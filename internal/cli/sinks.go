@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/internal/config"
 	"github.com/awsaudit/awsaudit/internal/document"
 )
@@ -148,3 +149,45 @@ func (s *sinkSet) spool(w io.Writer, runID string, docs []document.Document, err
 	}
 	out.add(ExitFailed, "%v; %d document(s) spooled to %s (send them later with: awsaudit ship %s)", err, len(unwritten), path, path)
 }
+
+// session is what sweep and enforce build the same way once the user's input is checked: the
+// progress logger, the document sinks, the AWS clients and, with --stats, the call counter.
+type session struct {
+	log     *slog.Logger
+	es      config.ES
+	sinks   *sinkSet
+	counter *awsapi.Counter
+	clients *awsapi.Clients
+}
+
+// openSession builds the session. A code other than ExitOK means stop with it; the cause has been
+// printed. The caller closes the session.
+func openSession(ctx context.Context, env Env, of *outputFlags, af *awsFlags) (*session, int) {
+	log, err := logger(env.Stderr, of.logLevel)
+	if err != nil {
+		return nil, refuse(env.Stderr, err)
+	}
+	es, err := of.es(env.Getenv)
+	if err != nil {
+		return nil, refuse(env.Stderr, err)
+	}
+	sinks, err := openSinks(ctx, of, es, env, log)
+	if err != nil {
+		return nil, refuse(env.Stderr, err)
+	}
+	af.warn(env.Stderr)
+	s := &session{log: log, es: es, sinks: sinks}
+	if of.stats {
+		s.counter = awsapi.NewCounter()
+	}
+	cfg, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: af.homeRegion, AccessKey: af.accessKey, SecretKey: af.secretKey, Counter: s.counter})
+	if err != nil {
+		sinks.close()
+		fmt.Fprintf(env.Stderr, "awsaudit: %v (exit %d)\n", err, ExitError)
+		return nil, ExitError
+	}
+	s.clients = awsapi.NewClients(cfg)
+	return s, ExitOK
+}
+
+func (s *session) close() { s.sinks.close() }

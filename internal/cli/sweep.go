@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/awsaudit/awsaudit/enforcer"
-	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/reconciler"
 )
 
@@ -38,35 +37,16 @@ func runSweep(ctx context.Context, args []string, env Env) int {
 	if concurrency < 1 {
 		return refuse(env.Stderr, fmt.Errorf("--concurrency: %d is not 1 or more", concurrency))
 	}
-	log, err := logger(env.Stderr, of.logLevel)
-	if err != nil {
-		return refuse(env.Stderr, err)
-	}
 	format, err := outputFormat(of.output, env)
 	if err != nil {
 		return refuse(env.Stderr, err)
 	}
-	es, err := of.es(env.Getenv)
-	if err != nil {
-		return refuse(env.Stderr, err)
+	sess, code := openSession(ctx, env, &of, &af)
+	if code != ExitOK {
+		return code
 	}
-	sinks, err := openSinks(ctx, &of, es, env, log)
-	if err != nil {
-		return refuse(env.Stderr, err)
-	}
-	defer sinks.close()
-	af.warn(env.Stderr)
-
-	var counter *awsapi.Counter
-	if of.stats {
-		counter = awsapi.NewCounter()
-	}
-	cfg, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: af.homeRegion, AccessKey: af.accessKey, SecretKey: af.secretKey, Counter: counter})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "awsaudit: %v (exit %d)\n", err, ExitError)
-		return ExitError
-	}
-	clients := awsapi.NewClients(cfg)
+	defer sess.close()
+	log, sinks, counter, clients, es := sess.log, sess.sinks, sess.counter, sess.clients, sess.es
 	sw := &reconciler.Sweeper{
 		Policy:      policy,
 		EC2:         func(region string) reconciler.RegionAPI { return clients.EC2(region) },
