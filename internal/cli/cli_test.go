@@ -74,6 +74,7 @@ func TestInvalidInputIsRefusedBeforeAnyAWSCall(t *testing.T) {
 		{"unknown flag", []string{"-t", "created_by", "--frobnicate"}, nil, "flag provided but not defined: -frobnicate"},
 		{"half the keys", []string{"-t", "created_by", "-a", "AKIA"}, nil, "go together"},
 		{"bad output", []string{"-t", "created_by", "--output", "xml"}, nil, `--output: "xml"`},
+		{"bad log format", []string{"-t", "created_by", "--log-format", "xml"}, nil, `--log-format: "xml" is not text or json`},
 		{"bad es url", []string{"-t", "created_by", "--es-url", "ftp://x"}, nil, "--es-url"},
 		{"bad es env", []string{"-t", "created_by"}, map[string]string{"AWSAUDIT_ES_URL": "not a url"}, "AWSAUDIT_ES_URL"},
 		{"bad index", []string{"-t", "created_by", "--audit-index", "Audit"}, nil, "must be lower case"},

@@ -170,6 +170,7 @@ func runEnforce(ctx context.Context, args []string, env Env) int {
 		h.Users = enforcer.NewUsers(clients.IAM(), enforcer.DefaultIAMTTL, env.Now)
 	}
 	w := &worker.Worker{
+		Now:               env.Now,
 		Queue:             queue,
 		QueueURL:          ws.queueURL,
 		Handle:            h.HandleSQS,

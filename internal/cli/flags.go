@@ -160,6 +160,7 @@ type outputFlags struct {
 	output        string
 	stats         bool
 	logLevel      string
+	logFormat     string
 }
 
 // register registers the flags sweep and enforce share.
@@ -187,6 +188,7 @@ func (f *outputFlags) registerES(fs *flag.FlagSet) {
 
 func (f *outputFlags) registerLogLevel(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "progress on stderr: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "progress on stderr as text or json lines")
 }
 
 // es returns the Elasticsearch settings: the environment, with flags over it.

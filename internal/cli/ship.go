@@ -64,7 +64,7 @@ func runShip(ctx context.Context, args []string, env Env) int {
 			return refuse(env.Stderr, fmt.Errorf("%q after a spool file: flags go before the spool files (see awsaudit ship -h)", a))
 		}
 	}
-	log, err := logger(env.Stderr, of.logLevel)
+	log, err := logger(env.Stderr, of.logLevel, of.logFormat)
 	if err != nil {
 		return refuse(env.Stderr, err)
 	}

@@ -163,7 +163,7 @@ type session struct {
 // openSession builds the session. A code other than ExitOK means stop with it; the cause has been
 // printed. The caller closes the session.
 func openSession(ctx context.Context, env Env, of *outputFlags, af *awsFlags) (*session, int) {
-	log, err := logger(env.Stderr, of.logLevel)
+	log, err := logger(env.Stderr, of.logLevel, of.logFormat)
 	if err != nil {
 		return nil, refuse(env.Stderr, err)
 	}

@@ -34,20 +34,13 @@ const eventRegion = "eu-central-1"
 const runInstancesPattern = `{"source":["aws.ec2"],"detail-type":["AWS API Call via CloudTrail"],"detail":{"eventSource":["ec2.amazonaws.com"],"eventName":["RunInstances"]}}`
 
 // eventPath measures part 4 on moto with grace 0: an EventBridge rule with the CloudTrail
-// RunInstances pattern and an SQS target, the worker (bench/cmd/eventworker: the enforcer's
-// handler and the SQS worker as `awsaudit enforce` composes them) polling the queue, the
+// RunInstances pattern and an SQS target, the worker (`awsaudit enforce`, the binary) polling
+// the queue, the
 // documents going to the Elasticsearch test server. Each launch is a violator launched with
 // RunInstances, then its CloudTrail event put with PutEvents; the latency runs from just before
 // PutEvents to the moment its violator document, outcome terminated, is in Elasticsearch. The
 // first event (cold canary and account caches) is measured apart.
 func (h *harness) eventPath(ctx context.Context) error {
-	bin := filepath.Join(h.tmp, "bin", "eventworker")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./bench/cmd/eventworker")
-	build.Dir = h.root
-	if out, err := build.CombinedOutput(); err != nil {
-		h.res.Skip(4, "event path latency", fmt.Sprintf("the event path (internal/worker, enforcer.Handler) does not build: %v: %s", err, lastLines(out, 5)))
-		return nil
-	}
 	srv, err := h.startMoto(ctx)
 	if err != nil {
 		return err
@@ -82,7 +75,10 @@ func (h *harness) eventPath(ctx context.Context) error {
 	}
 	defer stderr.Close()
 	result := filepath.Join(dir, "rusage.json")
-	cmd := exec.Command(h.bin["rusage"], "-o", result, "--", bin, "-queue-url", queueURL, "-es-url", es.URL)
+	// The real `awsaudit enforce`, with the CLI's default timings; its debug log's "batch
+	// handled" lines (JSON) carry the handler's own time per batch.
+	cmd := exec.Command(h.bin["rusage"], "-o", result, "--", h.bin["awsaudit"], "enforce", "--queue-url", queueURL, "--es-url", es.URL,
+		"-t", "created_by,department,project", "-g", "0", "-k", "--log-level", "debug", "--log-format", "json")
 	cmd.Env = h.childEnv(srv.URL, "AWS_REGION="+eventRegion)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// rusage passes SIGTERM on to the worker; its own process group lets a worker that does not
@@ -170,7 +166,7 @@ func (h *harness) eventPath(ctx context.Context) error {
 	if b, err := os.ReadFile(result); err == nil {
 		json.Unmarshal(b, &u)
 	}
-	handler, starts, err := handlerTimes(filepath.Join(dir, "stdout"))
+	handler, starts, err := handlerTimes(filepath.Join(dir, "stderr"))
 	if err != nil {
 		return err
 	}
@@ -202,7 +198,7 @@ func (h *harness) eventPath(ctx context.Context) error {
 		h.res.Add(4, "event.worker_rss", "worker peak RSS", u.rssMB(), "MB")
 	}
 	h.res.Detail("event_path", map[string]any{"region": eventRegion, "latencies_ms": latencies, "first_ms": first, "handler_ms": handler, "putevents_ms": puts, "delivery_ms": delivery,
-		"worker_usage": u, "note": "moto_server on loopback; grace 0; worker as `awsaudit enforce` composes it (bench/cmd/eventworker)"})
+		"worker_usage": u, "note": "moto_server on loopback; grace 0; the awsaudit enforce worker"})
 	h.logf("event path: p50 %.1f ms, p99 %.1f ms over %d launches; handler p50 %.1f ms", percentile(latencies, 50), percentile(latencies, 99), n, percentile(handler, 50))
 	return nil
 }
@@ -266,8 +262,8 @@ func waitDoc(ctx context.Context, es *estest.Server, id string, timeout time.Dur
 	}
 }
 
-// handlerTimes reads eventworker's batch lines: the handler's time per record and the batches'
-// starts, in order.
+// handlerTimes reads the worker's "batch handled" log lines (JSON): the handler's time per record
+// and the batches' starts (the line's time, less the handler's time), in order.
 func handlerTimes(path string) ([]float64, []time.Time, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -281,15 +277,16 @@ func handlerTimes(path string) ([]float64, []time.Time, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var b struct {
-			StartUnixNS int64   `json:"start_unix_ns"`
-			Records     int     `json:"records"`
-			HandlerMS   float64 `json:"handler_ms"`
+			Time       time.Time `json:"time"`
+			Msg        string    `json:"msg"`
+			Count      int       `json:"count"`
+			DurationMS float64   `json:"duration_ms"`
 		}
-		if json.Unmarshal(sc.Bytes(), &b) != nil || b.Records == 0 {
+		if json.Unmarshal(sc.Bytes(), &b) != nil || b.Msg != "batch handled" || b.Count == 0 {
 			continue
 		}
-		out = append(out, b.HandlerMS/float64(b.Records))
-		starts = append(starts, time.Unix(0, b.StartUnixNS))
+		out = append(out, b.DurationMS/float64(b.Count))
+		starts = append(starts, b.Time.Add(-time.Duration(b.DurationMS*float64(time.Millisecond))))
 	}
 	return out, starts, sc.Err()
 }
