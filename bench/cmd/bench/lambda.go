@@ -5,11 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,11 +22,9 @@ import (
 
 	"github.com/awsaudit/awsaudit/bench/fleet"
 	"github.com/awsaudit/awsaudit/bench/seed"
+	"github.com/awsaudit/awsaudit/internal/lambdatest"
 	"github.com/awsaudit/awsaudit/internal/mototest"
 )
-
-// rieModule is where aws-lambda-rie comes from on a fresh machine.
-const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 
 // benchPolicy is the functions' policy, inline (AWSAUDIT_POLICY), so init makes no AWS call.
 const benchPolicy = "tags: [created_by, department, project]\ngrace: 0\naction: report\nregions: [us-east-1]\n"
@@ -61,7 +54,7 @@ func (h *harness) lambda(ctx context.Context) error {
 		h.res.AddTarget(5, "zip."+fn, fn+".zip (arm64, as make package builds it)", float64(st.Size())/(1<<20), "MB", targetZip)
 	}
 
-	rie, err := findRIE(ctx)
+	rie, err := lambdatest.Find(ctx)
 	if err != nil {
 		h.res.Skip(5, "init and first-invocation durations", err.Error())
 		return nil
@@ -230,22 +223,6 @@ func unzipBootstrap(zipPath, dir string) (string, error) {
 	return "", fmt.Errorf("%s holds no bootstrap", zipPath)
 }
 
-// findRIE finds aws-lambda-rie on PATH or in $(go env GOPATH)/bin.
-func findRIE(ctx context.Context) (string, error) {
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p, nil
-	}
-	if out, err := exec.CommandContext(ctx, "go", "env", "GOPATH").Output(); err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(dir, "bin", "aws-lambda-rie")
-			if _, err := os.Stat(p); err == nil {
-				return p, nil
-			}
-		}
-	}
-	return "", errors.New("aws-lambda-rie not found: go install " + rieModule)
-}
-
 // rieLog is what the emulator's output says about one cold start. This rie runs init lazily
 // inside the first invocation: its REPORT line's "Init Duration" is near zero and its first
 // "Duration" includes init, so the figures come from the runtime's own lines, "INIT
@@ -283,71 +260,20 @@ func parseRIE(out string) rieLog {
 	return l
 }
 
-// syncBuffer collects a child's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // coldStart starts a fresh emulator with the bootstrap, invokes it with each event in turn, stops
 // it, and returns its REPORT lines and the invocation bodies; the log goes to logPath.
 func (h *harness) coldStart(ctx context.Context, rie, bootstrap string, env, events []string, logPath string) (rieLog, [][]byte, error) {
-	port, err := freePort()
+	emu, err := lambdatest.Launch(ctx, rie, bootstrap, env)
 	if err != nil {
 		return rieLog{}, nil, err
 	}
-	apiPort, err := freePort()
-	if err != nil {
-		return rieLog{}, nil, err
-	}
-	out := &syncBuffer{}
 	var bodies [][]byte
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", "127.0.0.1:"+strconv.Itoa(port),
-		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(apiPort), bootstrap)
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = filepath.Dir(bootstrap), env, out, out
-	// Its own process group, so the bootstrap it starts is stopped with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return rieLog{}, nil, err
-	}
 	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		os.WriteFile(logPath, []byte(out.String()+"\n--- invocation bodies ---\n"+string(bytes.Join(bodies, []byte("\n")))+"\n"), 0o644)
+		emu.Stop()
+		os.WriteFile(logPath, []byte(emu.Output()+"\n--- invocation bodies ---\n"+string(bytes.Join(bodies, []byte("\n")))+"\n"), 0o644)
 	}()
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return rieLog{}, nil, fmt.Errorf("the emulator does not listen: %v\n%s", err, out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	for _, ev := range events {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/2015-03-31/functions/function/invocations", strings.NewReader(ev))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return rieLog{}, nil, err
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		b, err := emu.Post(ctx, []byte(ev))
 		if err != nil {
 			return rieLog{}, nil, err
 		}
@@ -355,21 +281,12 @@ func (h *harness) coldStart(ctx context.Context, rie, bootstrap string, env, eve
 	}
 	// rie prints REPORT after answering; give it a moment.
 	for range 100 {
-		if len(parseRIE(out.String()).reports) >= len(events) {
+		if len(parseRIE(emu.Output()).reports) >= len(events) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return parseRIE(out.String()), bodies, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return parseRIE(emu.Output()), bodies, nil
 }
 
 func median(v []float64) float64 {
