@@ -598,10 +598,7 @@ func (r *eventRun) write(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	unwritten, ok := document.Unwritten(err)
-	if !ok {
-		unwritten = docs
-	}
+	unwritten := document.Unwritten(err, docs)
 	r.log.ErrorContext(ctx, "documents not written; spooling them on the queue", logkey.Count, len(unwritten), logkey.Error, err.Error())
 	// SpoolDocuments logs in full every document it does not send.
 	if serr := h.spool(ctx, r.log, st.EventID, unwritten); serr != nil {

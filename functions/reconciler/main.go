@@ -101,22 +101,10 @@ func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slo
 	return r, nil
 }
 
-// Summary is the invocation's result: what the summary log line says.
-type Summary struct {
-	RunID      string                     `json:"run_id"`
-	Instances  int                        `json:"instances"`
-	Violators  int                        `json:"violators"`
-	Outcomes   map[string]int             `json:"outcomes"`
-	Regions    []reconciler.RegionSummary `json:"regions"`
-	Unverified []string                   `json:"regions_unverified"`
-	Unreached  []string                   `json:"regions_unreached"`
-	Spooled    int                        `json:"documents_spooled"`
-}
-
 // Handle runs one sweep. The scheduler's input ({}) is ignored. It returns an error, which
 // Lambda counts in its Errors metric, only when the sweep could not run at all or documents
 // could be neither written nor spooled; unverified and unreached regions are metrics and alarms.
-func (r *runner) Handle(ctx context.Context, _ json.RawMessage) (*Summary, error) {
+func (r *runner) Handle(ctx context.Context, _ json.RawMessage) (*reconciler.Summary, error) {
 	sw := *r.sweeper
 	if deadline, ok := ctx.Deadline(); ok {
 		// No region is started in the last reserve; listing and acting stop halfway through it,
@@ -130,37 +118,21 @@ func (r *runner) Handle(ctx context.Context, _ json.RawMessage) (*Summary, error
 		r.log.ErrorContext(ctx, "sweep failed", logkey.Error, err.Error())
 		return nil, err
 	}
-	s := &Summary{
-		RunID: rep.RunID, Instances: rep.Rollup.InstanceCount, Violators: rep.Rollup.ViolatorCount,
-		Outcomes: rep.Rollup.Outcomes, Regions: rep.Regions,
-		Unverified: rep.Rollup.RegionsUnverified, Unreached: rep.Rollup.RegionsUnreached,
-	}
-	writeFailures := 0
+	notWritten, spooled := 0, 0
 	var runErr error
 	if rep.WriteErr != nil {
-		unwritten, ok := document.Unwritten(rep.WriteErr)
-		if !ok {
-			unwritten = rep.Documents
-		}
-		writeFailures = len(unwritten)
-		runErr = r.spool(ctx, rep.RunID, unwritten)
-		if runErr == nil {
-			s.Spooled = len(unwritten)
+		unwritten := document.Unwritten(rep.WriteErr, rep.Documents)
+		notWritten = len(unwritten)
+		if runErr = r.spool(ctx, rep.RunID, unwritten); runErr == nil {
+			spooled = notWritten
 		}
 	}
-	actions := rep.Rollup.Outcomes[string(document.Stopped)] + rep.Rollup.Outcomes[string(document.Terminated)]
-	if err := r.emf.Emit(
-		metrics.Metric{Name: metrics.Violators, Unit: metrics.Count, Value: float64(rep.Rollup.ViolatorCount)},
-		metrics.Metric{Name: metrics.Actions, Unit: metrics.Count, Value: float64(actions)},
-		metrics.Metric{Name: metrics.ActionFailures, Unit: metrics.Count, Value: float64(rep.ActionFailures)},
-		metrics.Metric{Name: metrics.UnverifiedRegions, Unit: metrics.Count, Value: float64(len(rep.Rollup.RegionsUnverified))},
-		metrics.Metric{Name: metrics.UnreachedRegions, Unit: metrics.Count, Value: float64(len(rep.Rollup.RegionsUnreached))},
-		metrics.Metric{Name: metrics.DocumentWriteFailures, Unit: metrics.Count, Value: float64(writeFailures)},
-	); err != nil {
+	if err := r.emf.Emit(rep.Metrics(notWritten)...); err != nil {
 		r.log.ErrorContext(ctx, "writing metrics", logkey.Error, err.Error())
 	}
+	s := rep.Summary(notWritten, spooled)
 	lvl := slog.LevelInfo
-	if len(s.Unverified) > 0 || len(s.Unreached) > 0 || rep.ActionFailures > 0 || writeFailures > 0 {
+	if rep.Troubled(notWritten) {
 		lvl = slog.LevelWarn
 	}
 	r.log.Log(ctx, lvl, "sweep summary", "summary", s)

@@ -80,9 +80,9 @@ func TestReconcilerUnderEmulator(t *testing.T) {
 			"AWS_LAMBDA_FUNCTION_TIMEOUT=120", "AWSAUDIT_TIME_RESERVE_SECONDS=10",
 		}, vars...)...)
 	}
-	summaryOf := func(t *testing.T, body []byte) Summary {
+	summaryOf := func(t *testing.T, body []byte) reconciler.Summary {
 		t.Helper()
-		var s Summary
+		var s reconciler.Summary
 		if err := json.Unmarshal(body, &s); err != nil || s.RunID == "" {
 			t.Fatalf("response %s: %v", body, err)
 		}

@@ -138,10 +138,7 @@ func countOf(n, total int) string {
 // spool writes the documents err says were not written to a spool file, and records the
 // failure (exit 4) naming the file, or, when even that fails, the loss.
 func (s *sinkSet) spool(w io.Writer, runID string, docs []document.Document, err error, out *outcome, dir string) {
-	unwritten, ok := document.Unwritten(err)
-	if !ok {
-		unwritten = docs
-	}
+	unwritten := document.Unwritten(err, docs)
 	path, serr := document.WriteSpool(dir, runID, unwritten)
 	if serr != nil {
 		out.add(ExitFailed, "%v; and spooling %d document(s) failed too, they are lost: %v", err, len(unwritten), serr)

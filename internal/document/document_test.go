@@ -230,15 +230,20 @@ func TestUnwrittenFindsEveryWriteError(t *testing.T) {
 	d1, _ := New("a", "1", OpIndex, map[string]int{})
 	d2, _ := New("a", "2", OpIndex, map[string]int{})
 	err := Multi{NewNDJSON(failingWriter{}), Discard{}}.Write(context.Background(), []Document{d1, d2})
-	docs, ok := Unwritten(fmt.Errorf("writing: %w", err))
-	if !ok || len(docs) != 2 || docs[1].ID != "2" {
-		t.Fatalf("Unwritten = %v, %v", docs, ok)
+	docs := Unwritten(fmt.Errorf("writing: %w", err), []Document{d1, d2})
+	if len(docs) != 2 || docs[1].ID != "2" {
+		t.Fatalf("Unwritten = %v", docs)
+	}
+	// Two sinks failing the same document list it once.
+	both := errors.Join(err, Multi{NewNDJSON(failingWriter{})}.Write(context.Background(), []Document{d2}))
+	if docs := Unwritten(both, []Document{d1, d2}); len(docs) != 2 {
+		t.Fatalf("Unwritten of two failures = %v", docs)
 	}
 	if !strings.Contains(err.Error(), "2 document(s) not written: disk full") {
 		t.Fatalf("error = %v", err)
 	}
-	if _, ok := Unwritten(errors.New("other")); ok {
-		t.Fatal("Unwritten found documents in an unrelated error")
+	if docs := Unwritten(errors.New("other"), []Document{d1}); len(docs) != 1 {
+		t.Fatal("an error that does not say which were written must count all as unwritten")
 	}
 }
 

@@ -10,31 +10,30 @@ const TemplateVersion = 1
 
 type prop = map[string]any
 
-var (
-	keyword = prop{"type": "keyword", "ignore_above": 1024}
-	date    = prop{"type": "date"}
-	long    = prop{"type": "long"}
-	double  = prop{"type": "double"}
-	boolean = prop{"type": "boolean"}
-	text    = prop{"type": "text"}
-)
+// The field types; functions, so every mapping gets maps of its own.
+func keyword() prop { return prop{"type": "keyword", "ignore_above": 1024} }
+func date() prop    { return prop{"type": "date"} }
+func long() prop    { return prop{"type": "long"} }
+func double() prop  { return prop{"type": "double"} }
+func boolean() prop { return prop{"type": "boolean"} }
+func text() prop    { return prop{"type": "text"} }
 
 func headerProps() prop {
 	return prop{
-		"@timestamp": date,
-		"run_id":     keyword,
-		"source":     keyword,
-		"account":    keyword,
-		"account_id": keyword,
-		"tag_scheme": keyword,
-		"action":     keyword,
+		"@timestamp": date(),
+		"run_id":     keyword(),
+		"source":     keyword(),
+		"account":    keyword(),
+		"account_id": keyword(),
+		"tag_scheme": keyword(),
+		"action":     keyword(),
 	}
 }
 
 func countsOf(names []string) prop {
 	p := prop{}
 	for _, n := range names {
-		p[n] = long
+		p[n] = long()
 	}
 	return prop{"dynamic": "strict", "properties": p}
 }
@@ -44,29 +43,29 @@ func countsOf(names []string) prop {
 func ViolatorMapping() map[string]any {
 	p := headerProps()
 	maps.Copy(p, prop{
-		"id":                      keyword,
-		"region":                  keyword,
-		"availability_zone":       keyword,
-		"state":                   keyword,
-		"tags":                    keyword,
-		"age":                     double,
-		"launch_time":             date,
-		"verdict":                 keyword,
-		"missing_tags":            keyword,
-		"invalid_tags":            keyword,
-		"problems":                keyword,
-		"unknown_iam_users":       keyword,
-		"managed_by":              keyword,
-		"exemption_error":         text,
-		"reason":                  text,
-		"creator":                 keyword,
-		"creator_type":            keyword,
-		"creator_matches_tag":     boolean,
-		"outcome":                 keyword,
-		"error":                   text,
-		"note":                    text,
-		"disable_api_termination": boolean,
-		"disable_api_stop":        boolean,
+		"id":                      keyword(),
+		"region":                  keyword(),
+		"availability_zone":       keyword(),
+		"state":                   keyword(),
+		"tags":                    keyword(),
+		"age":                     double(),
+		"launch_time":             date(),
+		"verdict":                 keyword(),
+		"missing_tags":            keyword(),
+		"invalid_tags":            keyword(),
+		"problems":                keyword(),
+		"unknown_iam_users":       keyword(),
+		"managed_by":              keyword(),
+		"exemption_error":         text(),
+		"reason":                  text(),
+		"creator":                 keyword(),
+		"creator_type":            keyword(),
+		"creator_matches_tag":     boolean(),
+		"outcome":                 keyword(),
+		"error":                   text(),
+		"note":                    text(),
+		"disable_api_termination": boolean(),
+		"disable_api_stop":        boolean(),
 	})
 	return prop{"dynamic": "strict", "properties": p}
 }
@@ -76,29 +75,29 @@ func ViolatorMapping() map[string]any {
 func RollupMapping() map[string]any {
 	p := headerProps()
 	maps.Copy(p, prop{
-		"instance_count": long,
-		"violator_count": long,
+		"instance_count": long(),
+		"violator_count": long(),
 		"violators": prop{"type": "object", "dynamic": "strict", "properties": prop{
-			"id":           keyword,
-			"region":       keyword,
-			"state":        keyword,
-			"tags":         keyword,
-			"age":          double,
-			"verdict":      keyword,
-			"missing_tags": keyword,
-			"invalid_tags": keyword,
-			"outcome":      keyword,
+			"id":           keyword(),
+			"region":       keyword(),
+			"state":        keyword(),
+			"tags":         keyword(),
+			"age":          double(),
+			"verdict":      keyword(),
+			"missing_tags": keyword(),
+			"invalid_tags": keyword(),
+			"outcome":      keyword(),
 		}},
-		"violators_omitted":  long,
+		"violators_omitted":  long(),
 		"verdicts":           countsOf(VerdictNames),
 		"outcomes":           countsOf(outcomeNames()),
-		"regions_verified":   keyword,
-		"regions_unverified": keyword,
-		"regions_unreached":  keyword,
-		"region_errors":      text,
-		"errors":             text,
-		"creator":            keyword,
-		"duration_seconds":   double,
+		"regions_verified":   keyword(),
+		"regions_unverified": keyword(),
+		"regions_unreached":  keyword(),
+		"region_errors":      text(),
+		"errors":             text(),
+		"creator":            keyword(),
+		"duration_seconds":   double(),
 	})
 	return prop{"dynamic": "strict", "properties": p}
 }

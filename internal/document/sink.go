@@ -54,16 +54,25 @@ func (e *WriteError) Docs() []Document {
 	return docs
 }
 
-// Unwritten returns the documents err says were not written, and whether err said so. An error
-// that is not (or does not wrap) a *WriteError leaves the caller to assume all were lost.
-func Unwritten(err error) ([]Document, bool) {
-	var docs []Document
-	found := false
-	for _, we := range writeErrors(err) {
-		found = true
-		docs = append(docs, we.Docs()...)
+// Unwritten returns the documents of a write of docs that err says were not written: those its
+// *WriteErrors list, or all of docs when err does not say (nothing is assumed written). A
+// document two sinks both failed to write is listed once.
+func Unwritten(err error, docs []Document) []Document {
+	wes := writeErrors(err)
+	if len(wes) == 0 {
+		return docs
 	}
-	return docs, found
+	var out []Document
+	seen := map[[2]string]bool{}
+	for _, we := range wes {
+		for _, d := range we.Docs() {
+			if k := [2]string{d.Index, d.ID}; !seen[k] {
+				seen[k] = true
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 func writeErrors(err error) []*WriteError {

@@ -168,8 +168,8 @@ func TestPermanentItemFailure(t *testing.T) {
 	if n := srv.CountRequests(http.MethodPost, "/_bulk"); n != 1 {
 		t.Errorf("%d _bulk requests, want 1", n)
 	}
-	if unwritten, ok := document.Unwritten(fmt.Errorf("writing: %w", err)); !ok || len(unwritten) != 1 {
-		t.Errorf("document.Unwritten = %v, %v", ids(unwritten), ok)
+	if unwritten := document.Unwritten(fmt.Errorf("writing: %w", err), nil); len(unwritten) != 1 {
+		t.Errorf("document.Unwritten = %v", ids(unwritten))
 	}
 	assertStoredOnce(t, srv, slices.Delete(slices.Clone(docs), 2, 3))
 }
