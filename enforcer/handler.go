@@ -490,7 +490,7 @@ func (r *eventRun) act(ctx context.Context) {
 		byID[t.Instance.ID].doc.Outcome = document.SkippedLimit
 	}
 	if len(deferred) > 0 {
-		r.log.WarnContext(ctx, "ACTION LIMIT REACHED: violators of this event deferred to the sweep", logkey.Limit, h.Policy.Limits.MaxActions, "deferred", len(deferred))
+		r.log.WarnContext(ctx, "ACTION LIMIT REACHED: violators of this event deferred to the sweep", logkey.Limit, h.Policy.Limits.MaxActions, logkey.Deferred, len(deferred))
 	}
 	if len(act) == 0 {
 		return
@@ -586,7 +586,7 @@ func (r *eventRun) write(ctx context.Context) error {
 			return err
 		}
 		docs = append(docs, d)
-		r.log.InfoContext(ctx, "event decided", logkey.Count, st.InstanceCount, "violators", ru.ViolatorCount,
+		r.log.InfoContext(ctx, "event decided", logkey.Count, st.InstanceCount, logkey.Violators, ru.ViolatorCount,
 			logkey.Duration, r.now.Sub(st.EventTime).Milliseconds())
 	}
 	if len(docs) == 0 {

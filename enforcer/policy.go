@@ -8,6 +8,7 @@ package enforcer
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -411,6 +412,20 @@ func (p *Policy) selfTestIn(region string) error {
 // String describes the exemption settings in one line.
 func (e Exemption) String() string {
 	return fmt.Sprintf("tag %s = \"<RFC 3339 date or datetime>; <reason>\", at most %s ahead", e.Tag, FormatDuration(e.Max))
+}
+
+// LogValue is the policy as logs show it: what it requires and what it does.
+func (p *Policy) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("action", string(p.Action)),
+		slog.String("tag_scheme", p.Scheme()),
+		slog.String("grace", p.Grace.String()),
+		slog.Any("regions", p.Regions),
+		slog.Int("max_actions", p.Limits.MaxActions),
+		slog.Float64("max_actions_percent", p.Limits.MaxPercent),
+		slog.Any("accounts", p.Accounts),
+		slog.Bool("enforce_managed", p.EnforceManaged),
+	)
 }
 
 // FormatDuration prints d in days when it is a whole number of days, else as Go does.

@@ -277,7 +277,7 @@ func (s *Sweeper) listAll(ctx context.Context, log *slog.Logger, regions []strin
 			t0 := s.Now()
 			s.listRegion(ctx, rs)
 			log.Info("region listed", logkey.Region, rs.region, logkey.Count, rs.probe.Instances,
-				"violators", len(rs.kept), "verified", rs.listErr == nil && rs.probe.Err() == nil,
+				logkey.Violators, len(rs.kept), logkey.Verified, rs.listErr == nil && rs.probe.Err() == nil,
 				logkey.Duration, s.Now().Sub(t0).Milliseconds())
 		}(out[i])
 	}
@@ -411,7 +411,7 @@ func (s *Sweeper) limit(log *slog.Logger, rep *Report, targets *[]target, verifi
 	}
 	*targets = kept
 	log.Warn("ACTION LIMIT REACHED: newest violators deferred to a later run",
-		logkey.Limit, n, "deferred", len(deferred), "acting_on", len(act))
+		logkey.Limit, n, logkey.Deferred, len(deferred), "acting_on", len(act))
 }
 
 // act acts on the targets region by region, a few regions at a time.

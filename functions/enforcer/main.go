@@ -116,7 +116,6 @@ func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slo
 	if policy.NeedsIAM() {
 		h.Users = enforcer.NewUsers(clients.IAM(), enforcer.DefaultIAMTTL, time.Now)
 	}
-	log.Info("enforcer ready", "action", string(policy.Action), "dry_run", cfg.DryRun, "tag_scheme", policy.Scheme(),
-		"grace", policy.Grace.String(), logkey.Regions, policy.Regions)
+	log.Info("enforcer ready", logkey.Policy, policy, logkey.DryRun, cfg.DryRun)
 	return h, nil
 }

@@ -96,8 +96,7 @@ func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slo
 	if cfg.QueueURL != "" {
 		r.queue = clients.SQS()
 	}
-	log.Info("reconciler ready", "action", string(policy.Action), "dry_run", cfg.DryRun, "tag_scheme", policy.Scheme(),
-		"grace", policy.Grace.String(), logkey.Regions, policy.Regions)
+	log.Info("reconciler ready", logkey.Policy, policy, logkey.DryRun, cfg.DryRun)
 	return r, nil
 }
 
@@ -137,7 +136,7 @@ func (r *runner) Handle(ctx context.Context, _ json.RawMessage) (*reconciler.Sum
 	}
 	r.log.Log(ctx, lvl, "sweep summary", "summary", s)
 	if rep.Deferred > 0 {
-		r.log.WarnContext(ctx, "ACTION LIMIT REACHED: violators deferred to the next run", logkey.Limit, rep.Limit, "deferred", rep.Deferred)
+		r.log.WarnContext(ctx, "ACTION LIMIT REACHED: violators deferred to the next run", logkey.Limit, rep.Limit, logkey.Deferred, rep.Deferred)
 	}
 	return s, runErr
 }

@@ -181,8 +181,7 @@ func runEnforce(ctx context.Context, args []string, env Env) int {
 		RetryDelay:        ws.retry,
 		UntilEmpty:        wf.untilEmpty,
 	}
-	log.Info("enforcer worker starting", logkey.QueueURL, ws.queueURL, "action", string(policy.Action), "dry_run", pf.dryRun,
-		"tag_scheme", policy.Scheme(), "grace", policy.Grace.String(), "regions", policy.Regions, "until_empty", wf.untilEmpty)
+	log.Info("enforcer worker starting", logkey.QueueURL, ws.queueURL, logkey.Policy, policy, logkey.DryRun, pf.dryRun, "until_empty", wf.untilEmpty)
 	st, err := w.Run(ctx)
 	mu.Lock()
 	t := total

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/awsaudit/awsaudit/enforcer"
+	"github.com/awsaudit/awsaudit/internal/logkey"
 	"github.com/awsaudit/awsaudit/reconciler"
 )
 
@@ -60,8 +61,7 @@ func runSweep(ctx context.Context, args []string, env Env) int {
 		DryRun:      pf.dryRun,
 		Concurrency: concurrency,
 	}
-	log.Info("sweep starting", "action", string(policy.Action), "dry_run", pf.dryRun, "tag_scheme", policy.Scheme(),
-		"grace", policy.Grace.String(), "regions", policy.Regions)
+	log.Info("sweep starting", logkey.Policy, policy, logkey.DryRun, pf.dryRun)
 	rep, err := sw.Run(ctx)
 	var out outcome
 	if err != nil {

@@ -28,6 +28,11 @@ const (
 	Duration    = "duration_ms"
 	Regions     = "regions"
 	Attempt     = "attempt"
+	DryRun      = "dry_run"
+	Deferred    = "deferred"
+	Violators   = "violators"
+	Verified    = "verified"
+	Policy      = "policy"
 	// ReceiveCount is SQS's ApproximateReceiveCount of a message.
 	ReceiveCount = "receive_count"
 	// Detail says more about a reason.
