@@ -15,9 +15,16 @@ help: ## list the targets
 build: ## build the awsaudit CLI into bin/
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/awsaudit ./cmd/awsaudit
 
+RIE_MODULE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
+
 .PHONY: test
-test: ## run every test: unit, and integration against moto_server, the Lambda emulator and the ES test server
+test: tools ## run every test: unit, and integration against moto_server, the Lambda emulator and the ES test server
 	$(GO) test -race -count=1 ./...
+
+.PHONY: tools
+tools: ## install the Lambda runtime interface emulator the tests use, if missing (moto_server: pip install 'moto[server]')
+	@command -v aws-lambda-rie >/dev/null || test -x "$$($(GO) env GOPATH)/bin/aws-lambda-rie" || $(GO) install $(RIE_MODULE)
+	@command -v moto_server >/dev/null || echo "make: moto_server not found: the integration tests will skip (pip install 'moto[server]')" >&2
 
 .PHONY: lint
 lint: ## gofmt and go vet
