@@ -16,12 +16,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/awsaudit/awsaudit/enforcer"
 	"github.com/awsaudit/awsaudit/functions/internal/lambdaboot"
-	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/internal/config"
 	"github.com/awsaudit/awsaudit/internal/essink"
 	"github.com/awsaudit/awsaudit/internal/logkey"
@@ -61,29 +58,16 @@ func eventSink(c *essink.Config) {
 
 // setup builds the handler from the environment.
 func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slog.Logger, level *slog.LevelVar) (*enforcer.Handler, error) {
-	cfg, err := config.LoadLambda(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("reading the settings: %w", err)
-	}
-	level.Set(cfg.LogLevel)
-	log.Info("enforcer settings", "settings", cfg)
-	if cfg.QueueURL == "" {
-		return nil, fmt.Errorf("%s: the enforcer sends rechecks and spooled documents to its queue; set it to the queue's URL", config.EnvQueueURL)
-	}
-	awsCfg, err := awsapi.LoadConfig(ctx, awsapi.Options{})
+	env, err := lambdaboot.Boot(ctx, "enforcer", getenv, stdout, log, level, func(c config.Lambda) error {
+		if c.QueueURL == "" {
+			return fmt.Errorf("%s: the enforcer sends rechecks and spooled documents to its queue; set it to the queue's URL", config.EnvQueueURL)
+		}
+		return nil
+	}, eventSink)
 	if err != nil {
 		return nil, err
 	}
-	clients := awsapi.NewClients(awsCfg)
-	params := ssm.NewFromConfig(awsCfg)
-	policy, err := lambdaboot.LoadPolicy(ctx, cfg, params)
-	if err != nil {
-		return nil, err
-	}
-	sink, err := lambdaboot.OpenSink(ctx, cfg.ES, params, secretsmanager.NewFromConfig(awsCfg), stdout, log, eventSink)
-	if err != nil {
-		return nil, err
-	}
+	cfg, clients, policy, sink := env.Config, env.Clients, env.Policy, env.Sink
 	emf := &metrics.Emitter{Namespace: cfg.MetricsNamespace, Function: metrics.FunctionEnforcer, W: stdout, Now: time.Now}
 	h := &enforcer.Handler{
 		Policy:            policy,

@@ -18,12 +18,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/awsaudit/awsaudit/enforcer"
 	"github.com/awsaudit/awsaudit/functions/internal/lambdaboot"
-	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/internal/config"
 	"github.com/awsaudit/awsaudit/internal/document"
 	"github.com/awsaudit/awsaudit/internal/logkey"
@@ -53,26 +50,11 @@ type runner struct {
 
 // setup builds the runner from the environment.
 func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slog.Logger, level *slog.LevelVar) (*runner, error) {
-	cfg, err := config.LoadLambda(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("reading the settings: %w", err)
-	}
-	level.Set(cfg.LogLevel)
-	log.Info("reconciler settings", "settings", cfg)
-	awsCfg, err := awsapi.LoadConfig(ctx, awsapi.Options{})
+	env, err := lambdaboot.Boot(ctx, "reconciler", getenv, stdout, log, level, nil)
 	if err != nil {
 		return nil, err
 	}
-	clients := awsapi.NewClients(awsCfg)
-	params := ssm.NewFromConfig(awsCfg)
-	policy, err := lambdaboot.LoadPolicy(ctx, cfg, params)
-	if err != nil {
-		return nil, err
-	}
-	sink, err := lambdaboot.OpenSink(ctx, cfg.ES, params, secretsmanager.NewFromConfig(awsCfg), stdout, log)
-	if err != nil {
-		return nil, err
-	}
+	cfg, clients, policy, sink := env.Config, env.Clients, env.Policy, env.Sink
 	sw := &reconciler.Sweeper{
 		Policy:      policy,
 		EC2:         func(region string) reconciler.RegionAPI { return clients.EC2(region) },

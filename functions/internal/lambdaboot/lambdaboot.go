@@ -13,13 +13,52 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/awsaudit/awsaudit/enforcer"
+	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/internal/config"
 	"github.com/awsaudit/awsaudit/internal/document"
 	"github.com/awsaudit/awsaudit/internal/essink"
 	"github.com/awsaudit/awsaudit/internal/secrets"
 )
+
+// Env is what both Lambdas build the same way at init.
+type Env struct {
+	Config  config.Lambda
+	Clients *awsapi.Clients
+	Policy  *enforcer.Policy
+	Sink    document.Sink
+}
+
+// Boot reads the function's settings (logging them, redacted), with check adding the function's
+// own requirements, then loads the AWS configuration, the policy and the document sink.
+func Boot(ctx context.Context, function string, getenv config.Getenv, stdout io.Writer, log *slog.Logger, level *slog.LevelVar,
+	check func(config.Lambda) error, opts ...SinkOption) (*Env, error) {
+	cfg, err := config.LoadLambda(getenv)
+	if check != nil {
+		err = errors.Join(err, check(cfg))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the settings: %w", err)
+	}
+	level.Set(cfg.LogLevel)
+	log.Info(function+" settings", "settings", cfg)
+	awsCfg, err := awsapi.LoadConfig(ctx, awsapi.Options{})
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{Config: cfg, Clients: awsapi.NewClients(awsCfg)}
+	params := ssm.NewFromConfig(awsCfg)
+	if e.Policy, err = LoadPolicy(ctx, cfg, params); err != nil {
+		return nil, err
+	}
+	if e.Sink, err = OpenSink(ctx, cfg.ES, params, secretsmanager.NewFromConfig(awsCfg), stdout, log, opts...); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
 
 // Logger returns the JSON logger through aws-lambda-go's handler (request ids included), and the
 // level AWSAUDIT_LOG_LEVEL sets once the settings are read.
