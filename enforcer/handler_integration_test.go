@@ -41,25 +41,6 @@ import (
 // there already (the handler drops them too).
 const itEventPattern = `{"source":["aws.ec2"],"detail-type":["AWS API Call via CloudTrail"],"detail":{"eventSource":["ec2.amazonaws.com"],"eventName":["RunInstances"],"errorCode":[{"exists":false}]}}`
 
-// itClock is the handler's clock: a fixed base moved only by the test, so grace periods pass in
-// no time and nothing depends on how long moto takes.
-type itClock struct {
-	mu   sync.Mutex
-	base time.Time
-}
-
-func (c *itClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.base
-}
-
-func (c *itClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.base = c.base.Add(d)
-}
-
 // recordingQueue forwards to SQS and records every message the handler sends. onSend runs
 // before the message is sent, so a test can move the clock or the world before it can arrive.
 type recordingQueue struct {
@@ -107,7 +88,7 @@ type itScenario struct {
 	sqs      *sqs.Client
 	queueURL string
 	dlqURL   string
-	clock    *itClock
+	clock    *hClock // a fixed base moved only by the test: grace periods pass in no time
 	queue    *recordingQueue
 	es       *estest.Server
 	h        *enforcer.Handler
@@ -120,7 +101,7 @@ type itScenario struct {
 func newITScenario(t *testing.T, moto *mototest.Server, region string, policy *enforcer.Policy) *itScenario {
 	t.Helper()
 	ctx := t.Context()
-	s := &itScenario{t: t, region: region, moto: moto, cfg: moto.AWSConfig(t, region), clock: &itClock{base: time.Now().UTC()}}
+	s := &itScenario{t: t, region: region, moto: moto, cfg: moto.AWSConfig(t, region), clock: &hClock{t: time.Now().UTC()}}
 	s.proxy = faultproxy.Start(t, moto.URL)
 	s.sqs = sqs.NewFromConfig(s.cfg)
 
@@ -418,7 +399,7 @@ func TestEventPathOnMoto(t *testing.T) {
 		}
 		// Half a second after the age starts: 7199.5 s of grace are left.
 		inst := in[id]
-		s.clock = &itClock{base: inst.Since().Add(500 * time.Millisecond)}
+		s.clock = &hClock{t: inst.Since().Add(500 * time.Millisecond)}
 		s.h.Now, s.h.Canary.Now = s.clock.Now, s.clock.Now
 		steps := []time.Duration{3600 * time.Second, 3599 * time.Second, time.Second}
 		s.queue.onSend = func(kind string, _ *sqs.SendMessageInput) {
