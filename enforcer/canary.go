@@ -57,8 +57,14 @@ func (c *CanaryProbe) Observe(in *Instance) {
 	}
 }
 
-// Err returns why the region is unverified, or nil when its canary was found.
+// Err returns why the region is unverified, or nil when its canary was found. A region where
+// the policy's self-test fails is unverified too: a policy is self-tested against the regions it
+// lists when it is loaded, but regions discovered at run time (or named on the command line after
+// a policy check) are only known here, and the canary's Name tag names its region.
 func (c *CanaryProbe) Err() error {
+	if err := c.policy.selfTestIn(c.Region); err != nil {
+		return fmt.Errorf("canary check in %s: %w", c.Region, err)
+	}
 	switch {
 	case c.Found:
 		return nil

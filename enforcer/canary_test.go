@@ -3,6 +3,7 @@ package enforcer
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -52,6 +53,39 @@ func TestCanaryProbe(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A policy is self-tested at load time against the regions it lists (us-east-1 when it lists
+// none). A region found at run time whose canary would violate the policy is unverified, even with
+// its canary in place: the scheme and the canary disagree there.
+func TestCanaryProbeSelfTestsItsRegion(t *testing.T) {
+	p := New("created_by", "department", "project")
+	p.Tags = append(p.Tags, TagRule{Key: NameTag, Pattern: regexp.MustCompile(`^api-canary-us-`)})
+	if err := p.Validate(); err != nil {
+		t.Fatalf("the policy passes its load-time self-test (us-east-1): %v", err)
+	}
+	for _, tc := range []struct {
+		region string
+		want   string // "" = verified
+	}{
+		{"us-west-2", ""},
+		{"eu-west-1", "canary check in eu-west-1: canary: the canary (" + "Name=api-canary-eu-west-1"},
+	} {
+		canary := withState(running(time.Hour, "Name=api-canary-"+tc.region, "created_by=cody", "project=API canary", "department=sysops"), "stopped")
+		canary.Region = tc.region
+		probe := NewCanaryProbe(p, tc.region)
+		probe.Observe(&canary)
+		if !probe.Found {
+			t.Fatalf("%s: the canary was not recognised", tc.region)
+		}
+		err := probe.Err()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: unverified: %v", tc.region, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want %q", tc.region, err, tc.want)
+		}
 	}
 }
 

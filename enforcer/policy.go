@@ -271,7 +271,7 @@ func (p *Policy) Validate() error {
 		}
 		if prev, dup := seen[p.foldKey(r.Key)]; dup {
 			how := ""
-			if !p.CaseSensitiveKeys {
+			if !p.CaseSensitiveKeys && prev != r.Key {
 				how = " (keys match case-insensitively; set case_sensitive_keys to tell them apart)"
 			}
 			errs = append(errs, fmt.Errorf("tags: key %q duplicates %q%s", r.Key, prev, how))

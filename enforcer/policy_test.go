@@ -3,6 +3,7 @@ package enforcer
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,15 +230,16 @@ func TestDefaultsMatchTheOriginal(t *testing.T) {
 func TestPolicyRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		file    string // YAML
+		file    string // YAML, or JSON when it starts with "{"
 		policy  func() *Policy
 		wantErr string
+		notWant string
 	}{
 		{name: "no keys", policy: func() *Policy { return New() }, wantErr: "no required tag keys"},
 		{name: "empty key", policy: func() *Policy { return New("created_by", "  ") }, wantErr: "entry 2 has an empty key"},
 		{name: "duplicate key", policy: func() *Policy { return New("created_by", "project", "created_by") }, wantErr: `"created_by" duplicates "created_by"`},
 		{name: "case duplicate", policy: func() *Policy { return New("created_by", "Created_By") }, wantErr: `key "Created_By" duplicates "created_by" (keys match case-insensitively`},
-		{name: "spaced duplicate", policy: func() *Policy { return New("created_by", " created_by ") }, wantErr: "duplicates"},
+		{name: "spaced duplicate", policy: func() *Policy { return New("created_by", " created_by ") }, wantErr: `"created_by" duplicates "created_by"`, notWant: "case_sensitive_keys"},
 		{name: "negative grace", policy: func() *Policy { p := New("created_by"); p.Grace = -time.Minute; return p }, wantErr: "grace: -1m0s is negative"},
 		{name: "unknown action", policy: func() *Policy { p := New("created_by"); p.Action = "destroy"; return p }, wantErr: `unknown action "destroy"`},
 		{name: "canary violates", policy: func() *Policy { return New("created_by", "owner") }, wantErr: "would violate this policy: missing owner"},
@@ -264,13 +266,22 @@ func TestPolicyRefusals(t *testing.T) {
 		{name: "JSON then more", file: `{"tags": ["created_by"]}` + "\n" + `{"limits": {"max_actions": 1}}`, wantErr: "line 2: content after the policy object"},
 		{name: "JSON then garbage", file: `{"tags": ["created_by"]} garbage`, wantErr: "content after the policy object"},
 		{name: "NaN percent", file: "tags: [created_by]\nlimits: {max_actions_percent: .nan}", wantErr: "max_actions_percent NaN is not between 0 and 100"},
+		{name: "fractional max_actions", file: "tags: [created_by]\nlimits: {max_actions: 0.5}", wantErr: `line 2: want a whole number, found "0.5"`},
+		{name: "fractional max_actions JSON", file: `{"tags": ["created_by"], "limits": {"max_actions": 1.5}}`, wantErr: "field limits.max_actions: want int, found number 1.5"},
+		{name: "JSON repeated key", file: `{"tags": ["created_by"],` + "\n" + `"tags": ["project"]}`, wantErr: `line 2: key "tags" appears twice in one object`},
+		{name: "JSON repeated nested key", file: `{"tags": [{"key": "a", "pattern": "x", "pattern": "y"}]}`, wantErr: `key "pattern" appears twice`},
+		{name: "YAML repeated key", file: "tags: [created_by]\ntags: [project]", wantErr: `mapping key "tags" already defined`},
 		{name: "canary name pattern per region", file: "regions: [us-east-1, eu-west-1]\ntags: [{key: Name, pattern: '^api-canary-us-'}]", wantErr: "Name=api-canary-eu-west-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var p *Policy
 			var err error
 			if tc.file != "" || tc.policy == nil {
-				p, err = LoadPolicyFile(writeFile(t, "p.yaml", tc.file))
+				name := "p.yaml"
+				if strings.HasPrefix(tc.file, "{") {
+					name = "p.json"
+				}
+				p, err = LoadPolicyFile(writeFile(t, name, tc.file))
 			} else {
 				p = tc.policy()
 			}
@@ -283,7 +294,31 @@ func TestPolicyRefusals(t *testing.T) {
 			if strings.Contains(err.Error(), "enforcer.") {
 				t.Errorf("error %q leaks Go type names", err)
 			}
+			if tc.notWant != "" && strings.Contains(err.Error(), tc.notWant) {
+				t.Errorf("error %q should not say %q", err, tc.notWant)
+			}
 		})
+	}
+}
+
+// A .yaml file is YAML even when it is one flow mapping, which starts with "{" like JSON; a file
+// with another extension is sniffed, and JSON is valid there.
+func TestPolicyFileFormatFollowsTheExtension(t *testing.T) {
+	for _, tc := range []struct{ name, content string }{
+		{"p.yaml", "{tags: [created_by, project], limits: {max_actions: 2}}"},
+		{"p.yml", "{tags: [created_by, project], limits: {max_actions: 2}}"},
+		{"policy", `{"tags": ["created_by", "project"], "limits": {"max_actions": 2}}`},
+		{"policy.conf", "tags: [created_by, project]\nlimits: {max_actions: 2}"},
+		{"p.JSON", `{"tags": ["created_by", "project"], "limits": {"max_actions": 2}}`},
+	} {
+		p, err := LoadPolicyFile(writeFile(t, tc.name, tc.content))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if got := p.Keys(); !slices.Equal(got, []string{"created_by", "project"}) || p.Limits.MaxActions != 2 {
+			t.Errorf("%s: keys %v, max actions %d", tc.name, got, p.Limits.MaxActions)
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ type policyFile struct {
 	} `json:"canary" yaml:"canary"`
 	Accounts []string `json:"accounts" yaml:"accounts"`
 	Limits   *struct {
-		MaxActions        int     `json:"max_actions" yaml:"max_actions"`
+		MaxActions        wholeNumber `json:"max_actions" yaml:"max_actions"`
 		MaxActionsPercent float64 `json:"max_actions_percent" yaml:"max_actions_percent"`
 	} `json:"limits" yaml:"limits"`
 }
@@ -91,6 +91,20 @@ func (t *fileTag) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*t = fileTag(f)
+	return nil
+}
+
+// wholeNumber is a count written as a whole number. yaml.v3 would round 1.5 down into an int
+// (and 0.5 to 0, which turns a limit off), so a fraction is refused here as JSON refuses it.
+type wholeNumber int
+
+// UnmarshalYAML accepts only an integer scalar.
+func (w *wholeNumber) UnmarshalYAML(n *yaml.Node) error {
+	var i int
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
+		return fmt.Errorf("line %d: want a whole number, found %q", n.Line, n.Value)
+	}
+	*w = wholeNumber(i)
 	return nil
 }
 
@@ -171,24 +185,52 @@ func parseDurationIn(s string, unit time.Duration, unitName string) (time.Durati
 // maxDuration is the longest grace period or exemption a policy may give.
 const maxDuration = 100 * 365 * 24 * time.Hour
 
-// LoadPolicyFile reads and parses a policy file (YAML, or JSON when the name ends in .json or the
-// content starts with "{"). The result is not validated: apply flags, then call Validate.
+// LoadPolicyFile reads and parses a policy file: JSON when the name ends in .json, YAML when it
+// ends in .yaml or .yml, otherwise JSON when the content starts with "{" and YAML if not. The result is not validated: apply flags, then call Validate.
 func LoadPolicyFile(path string) (*Policy, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading policy file: %w", err)
 	}
-	p, err := ParsePolicy(b, strings.EqualFold(filepath.Ext(path), ".json"))
+	var p *Policy
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json":
+		p, err = parsePolicy(b, formatJSON)
+	case ".yaml", ".yml":
+		// A YAML flow mapping ({tags: [created_by]}) starts with "{" too: no sniffing.
+		p, err = parsePolicy(b, formatYAML)
+	default:
+		p, err = ParsePolicy(b, false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("policy file %s: %w", path, err)
 	}
 	return p, nil
 }
 
-// ParsePolicy parses a policy document, YAML or JSON. The result is not validated.
+// ParsePolicy parses a policy document, JSON when isJSON is set or the content starts with "{",
+// YAML otherwise. The result is not validated.
 func ParsePolicy(b []byte, isJSON bool) (*Policy, error) {
-	var f policyFile
 	if isJSON || bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		return parsePolicy(b, formatJSON)
+	}
+	return parsePolicy(b, formatYAML)
+}
+
+type policyFormat int
+
+const (
+	formatYAML policyFormat = iota
+	formatJSON
+)
+
+func parsePolicy(b []byte, format policyFormat) (*Policy, error) {
+	var f policyFile
+	if format == formatJSON {
+		// encoding/json lets a repeated key overwrite the first; a policy refuses it, as YAML does.
+		if err := jsonDuplicateKey(b); err != nil {
+			return nil, err
+		}
 		d := json.NewDecoder(bytes.NewReader(b))
 		d.DisallowUnknownFields()
 		if err := d.Decode(&f); err != nil {
@@ -212,6 +254,58 @@ func ParsePolicy(b []byte, isJSON bool) (*Policy, error) {
 		}
 	}
 	return f.policy()
+}
+
+// jsonDuplicateKey returns an error naming the first key that appears twice in one JSON object.
+// Syntax errors are left to the decoder, which reports them with their line.
+func jsonDuplicateKey(b []byte) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	// One frame per open object or array; an object's frame holds its keys.
+	type frame struct {
+		keys   map[string]bool
+		object bool
+		isKey  bool // the next token in this object is a key
+	}
+	var stack []*frame
+	for {
+		t, err := d.Token()
+		if err != nil {
+			return nil
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.isKey {
+			if k, ok := t.(string); ok {
+				if top.keys[k] {
+					line := 1 + bytes.Count(b[:d.InputOffset()], []byte("\n"))
+					return fmt.Errorf("line %d: key %q appears twice in one object", line, k)
+				}
+				top.keys[k] = true
+				top.isKey = false
+				continue
+			}
+		}
+		switch t {
+		case json.Delim('{'):
+			if top != nil && top.object {
+				top.isKey = true
+			}
+			stack = append(stack, &frame{keys: map[string]bool{}, object: true, isKey: true})
+		case json.Delim('['):
+			if top != nil && top.object {
+				top.isKey = true
+			}
+			stack = append(stack, &frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		default:
+			if top != nil && top.object {
+				top.isKey = true
+			}
+		}
+	}
 }
 
 // yamlError turns yaml.v3's multi-line errors into one line without Go type names.
@@ -325,7 +419,7 @@ func (f *policyFile) policy() (*Policy, error) {
 	}
 	p.Accounts = f.Accounts
 	if l := f.Limits; l != nil {
-		p.Limits = Limits{MaxActions: l.MaxActions, MaxPercent: l.MaxActionsPercent}
+		p.Limits = Limits{MaxActions: int(l.MaxActions), MaxPercent: l.MaxActionsPercent}
 	}
 	return p, errors.Join(errs...)
 }

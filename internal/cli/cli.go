@@ -80,7 +80,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		fmt.Fprint(env.Stdout, usage)
 		return ExitOK
 	}
-	fmt.Fprintf(env.Stderr, "awsaudit: unknown command %q\n\n%s", cmd, usage)
+	fmt.Fprintf(env.Stderr, "awsaudit: unknown command %q (commands: sweep, enforce, ship, policy check, version; see awsaudit -h)\n", cmd)
 	return ExitInvalid
 }
 
@@ -153,7 +153,12 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 // parse parses args; it returns done when the command should stop with code (help, or a bad
 // flag, reported on stderr as invalid input).
 func parse(fs *flag.FlagSet, help *bool, args []string, env Env) (code int, done bool) {
+	// The flag package prints the usage on a parse error too; here it goes out only when asked
+	// for, so a typo never writes the help text into stdout (a --ndjson - or --output json stream).
+	usage := fs.Usage
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.Usage = usage
 	switch {
 	case errors.Is(err, flag.ErrHelp) || (err == nil && *help):
 		fs.Usage()

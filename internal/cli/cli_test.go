@@ -82,9 +82,15 @@ func TestInvalidInputIsRefusedBeforeAnyAWSCall(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, nil, `unknown command "frobnicate"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := run(t, tc.env, tc.args...)
+			code, stdout, stderr := run(t, tc.env, tc.args...)
 			if code != ExitInvalid {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, ExitInvalid, stderr)
+			}
+			if n := strings.Count(stderr, "\n"); n != 1 {
+				t.Errorf("stderr has %d lines, want one:\n%s", n, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout is not empty (it may be a document stream):\n%s", stdout)
 			}
 			if !strings.Contains(stderr, tc.want) {
 				t.Errorf("stderr %q lacks %q", stderr, tc.want)
