@@ -42,7 +42,7 @@ type policyFile struct {
 	Accounts []string `json:"accounts" yaml:"accounts"`
 	Limits   *struct {
 		MaxActions        wholeNumber `json:"max_actions" yaml:"max_actions"`
-		MaxActionsPercent float64 `json:"max_actions_percent" yaml:"max_actions_percent"`
+		MaxActionsPercent float64     `json:"max_actions_percent" yaml:"max_actions_percent"`
 	} `json:"limits" yaml:"limits"`
 }
 
