@@ -61,7 +61,7 @@ const (
 	// EnvCanaryTTL is how long the enforcer keeps a region's canary check, in seconds.
 	EnvCanaryTTL = "AWSAUDIT_CANARY_TTL_SECONDS"
 	// EnvTimeReserve is how much of the reconciler's remaining time is kept for acting and
-	// writing: no region is started later, in seconds.
+	// writing: no region is started later, in seconds (at least MinTimeReserve).
 	EnvTimeReserve = "AWSAUDIT_TIME_RESERVE_SECONDS"
 	// EnvConcurrency bounds the regions swept at once, or the records handled at once.
 	EnvConcurrency = "AWSAUDIT_CONCURRENCY"
@@ -81,6 +81,11 @@ const (
 	DefaultConcurrency       = 4
 	DefaultMetricsNamespace  = "awsaudit"
 )
+
+// MinTimeReserve is the shortest time reserve (EnvTimeReserve). The reconciler stops listing
+// and acting halfway through its reserve and stops writing 10 s before its deadline, to spool
+// what was not written and log its summary: 30 s leaves at least 5 s to write.
+const MinTimeReserve = 30 * time.Second
 
 // ES is how to reach Elasticsearch.
 type ES struct {
@@ -272,7 +277,7 @@ func LoadLambda(getenv Getenv) (Lambda, error) {
 	c.NotFoundAllowance = seconds(EnvNotFoundAllowance, DefaultNotFoundAllowance, 0, 24*time.Hour)
 	c.RetryDelay = seconds(EnvRetryDelay, DefaultRetryDelay, 0, 900*time.Second)
 	c.CanaryTTL = seconds(EnvCanaryTTL, DefaultCanaryTTL, 0, 24*time.Hour)
-	c.TimeReserve = seconds(EnvTimeReserve, DefaultTimeReserve, 0, 15*time.Minute)
+	c.TimeReserve = seconds(EnvTimeReserve, DefaultTimeReserve, MinTimeReserve, 15*time.Minute)
 	c.Concurrency = DefaultConcurrency
 	if v := getenv(EnvConcurrency); v != "" {
 		n, err := strconv.Atoi(v)

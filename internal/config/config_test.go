@@ -47,6 +47,35 @@ func TestLoadLambdaJoinsEveryProblem(t *testing.T) {
 	}
 }
 
+// The reconciler's time reserve has a floor: with none, nothing would be left to write or spool
+// the documents in before the Lambda is stopped.
+func TestTimeReserveBounds(t *testing.T) {
+	tests := []struct {
+		value string
+		want  time.Duration // 0: refused
+	}{
+		{"0", 0},
+		{"29.9", 0},
+		{"30", 30 * time.Second},
+		{"180", 3 * time.Minute},
+		{"900", 15 * time.Minute},
+		{"901", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := LoadLambda(env(map[string]string{EnvPolicy: "tags: [created_by]", EnvTimeReserve: tt.value}))
+			switch {
+			case tt.want == 0 && (err == nil || !strings.Contains(err.Error(), EnvTimeReserve) || !strings.Contains(err.Error(), "from 30 to 900")):
+				t.Fatalf("error %v, want one naming %s and its range", err, EnvTimeReserve)
+			case tt.want != 0 && err != nil:
+				t.Fatal(err)
+			case tt.want != 0 && c.TimeReserve != tt.want:
+				t.Fatalf("TimeReserve %v, want %v", c.TimeReserve, tt.want)
+			}
+		})
+	}
+}
+
 func TestLogValueRedactsSecrets(t *testing.T) {
 	c, err := LoadLambda(env(map[string]string{
 		EnvPolicy: "tags: [x]", EnvESURL: "https://elastic:hunter2@es.example.com:9243",

@@ -80,8 +80,9 @@ func (h *harness) lambda(ctx context.Context) error {
 	}
 	env := h.childEnv(srv.URL, "AWSAUDIT_POLICY="+benchPolicy, "AWSAUDIT_QUEUE_URL="+aws.ToString(q.QueueUrl),
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256", "AWS_LAMBDA_FUNCTION_TIMEOUT=60", "AWS_MAX_ATTEMPTS=1",
-		// The reconciler starts no region with less than the reserve left (default 3 minutes).
-		"AWSAUDIT_TIME_RESERVE_SECONDS=5")
+		// The reconciler starts no region with less than the reserve left (default 3 minutes, at
+		// least 30 s).
+		"AWSAUDIT_TIME_RESERVE_SECONDS=30")
 	events := map[string][]string{
 		// Zero records, then one poison record (logged and acknowledged).
 		"enforcer":   {`{"Records":[]}`, `{"Records":[{"messageId":"m-poison","receiptHandle":"r","body":"not json","attributes":{},"messageAttributes":{},"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:123456789012:awsaudit-bench-lambda","awsRegion":"us-east-1"}]}`},
