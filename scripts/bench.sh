@@ -3,10 +3,10 @@
 # throughput, event path latency, Lambda size and start. Prints a table and writes
 # bench/results/<date>-<rev>.json. See bench/README.md.
 #
-#   make bench                      everything (about 10 minutes, most of it moto_server)
-#   BENCH_QUICK=1 make bench        a quick subset (a couple of minutes)
-#   BENCH_SMOKE=1 make bench        every harness path on tiny inputs (seconds), for CI;
-#                                   the result goes to a temporary directory
+#   make bench                      everything (about 5 minutes on 2 cores, half of it moto_server)
+#   BENCH_QUICK=1 make bench        a quick subset (about 80 seconds)
+#   BENCH_SMOKE=1 make bench        every harness path on tiny inputs (about 25 seconds; .ci/run
+#                                   runs it); the result goes to a temporary directory
 #   BENCH_PARTS=1,2 make bench      only some parts (1 to 5)
 #   BENCH_OUT=DIR make bench        write the result into DIR
 #

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -66,9 +67,11 @@ func (d *demo) eventPath(ctx context.Context) error {
 		}
 	}
 	fmt.Printf("launched new-web (tagged, %s) and quick-test (untagged, %s); their CloudTrail events are on the queue\n", tagged, untagged)
-	d.awsaudit(ctx, 0, "enforce", "--queue-url", aws.ToString(q.QueueUrl), "-r", home, "-t", scheme, "-g", demoGrace.String(), "-k",
+	if err := d.awsaudit(ctx, 0, "enforce", "--queue-url", aws.ToString(q.QueueUrl), "-r", home, "-t", scheme, "-g", demoGrace.String(), "-k",
 		"--until-empty", "--wait-time", "2", "--retry-delay", "2", "--es-url", d.es.URL,
-		"--ndjson", filepath.Join(d.dir, "events.ndjson"), "--log-level", "warn")
+		"--ndjson", filepath.Join(d.dir, "events.ndjson"), "--log-level", "warn"); err != nil {
+		return err
+	}
 	if err := printEventDocuments(filepath.Join(d.dir, "events.ndjson")); err != nil {
 		return err
 	}
@@ -78,7 +81,11 @@ func (d *demo) eventPath(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("  %-24s %s\n", d.names[id], out.Reservations[0].Instances[0].State.Name)
+		state := out.Reservations[0].Instances[0].State.Name
+		fmt.Printf("  %-24s %s\n", d.names[id], state)
+		if want := map[string]ec2types.InstanceStateName{tagged: ec2types.InstanceStateNameRunning, untagged: ec2types.InstanceStateNameTerminated}[id]; state != want {
+			return fmt.Errorf("the event path left %s %s, the demo expects %s", d.names[id], state, want)
+		}
 	}
 	return nil
 }

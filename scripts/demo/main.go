@@ -82,13 +82,17 @@ func run(ctx context.Context) error {
 	}
 
 	title("1. Report sweep (the default action changes nothing)")
-	d.awsaudit(ctx, 3, "-r", strings.Join(regions, ","), "-t", scheme, "-g", "0",
-		"--ndjson", filepath.Join(dir, "report.ndjson"), "--es-url", d.es.URL, "--output", "table")
+	if err := d.awsaudit(ctx, 3, "-r", strings.Join(regions, ","), "-t", scheme, "-g", "0",
+		"--ndjson", filepath.Join(dir, "report.ndjson"), "--es-url", d.es.URL, "--output", "table"); err != nil {
+		return err
+	}
 	d.printStates(ctx)
 
 	title("2. Terminate sweep (-k), at most 10 actions")
-	d.awsaudit(ctx, 3, "-r", strings.Join(regions, ","), "-t", scheme, "-g", "0", "-k", "--max-actions", "10",
-		"--ndjson", filepath.Join(dir, "terminate.ndjson"), "--es-url", d.es.URL, "--output", "table")
+	if err := d.awsaudit(ctx, 3, "-r", strings.Join(regions, ","), "-t", scheme, "-g", "0", "-k", "--max-actions", "10",
+		"--ndjson", filepath.Join(dir, "terminate.ndjson"), "--es-url", d.es.URL, "--output", "table"); err != nil {
+		return err
+	}
 	d.printStates(ctx)
 
 	if err := d.eventPath(ctx); err != nil {
@@ -116,19 +120,23 @@ func (d *demo) env() []string {
 	return append(os.Environ(), d.moto.Env(home)...)
 }
 
-// awsaudit runs the binary, shows its output, and says whether the exit code is the one expected.
-func (d *demo) awsaudit(ctx context.Context, wantExit int, args ...string) {
+// awsaudit runs the binary and shows its output; an exit code other than the one expected fails
+// the demo.
+func (d *demo) awsaudit(ctx context.Context, wantExit int, args ...string) error {
 	fmt.Printf("$ awsaudit %s\n", strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, d.bin, args...)
 	cmd.Env = d.env()
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 	err := cmd.Run()
-	code := cmd.ProcessState.ExitCode()
-	note := "as expected"
-	if code != wantExit {
-		note = fmt.Sprintf("UNEXPECTED: wanted %d (%v)", wantExit, err)
+	if cmd.ProcessState == nil {
+		return fmt.Errorf("running awsaudit: %w", err)
 	}
-	fmt.Printf("-> exit %d (%s)\n", code, note)
+	code := cmd.ProcessState.ExitCode()
+	if code != wantExit {
+		return fmt.Errorf("awsaudit %s: exit %d, the demo expects %d", args[0], code, wantExit)
+	}
+	fmt.Printf("-> exit %d (as expected)\n", code)
+	return nil
 }
 
 type spec struct {
