@@ -185,10 +185,18 @@ func ids(docs []document.Document) []string {
 	return out
 }
 
-// search sends a _search body to index with the server's own client and returns the hits'
-// sources, raw.
+// search refreshes index, as a reader must before searching what was just written, then sends
+// a _search body to it with the server's own client and returns the hits' sources, raw.
 func search(t *testing.T, srv *estest.Server, index, query string) []json.RawMessage {
 	t.Helper()
+	ref, err := srv.Client().Post(srv.URL+"/"+index+"/_refresh", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.Body.Close()
+	if ref.StatusCode != http.StatusOK {
+		t.Fatalf("_refresh %s answered %d", index, ref.StatusCode)
+	}
 	req, err := http.NewRequest(http.MethodPost, srv.URL+"/"+index+"/_search", strings.NewReader(query))
 	if err != nil {
 		t.Fatal(err)

@@ -279,8 +279,8 @@ func mergeFields(dst, src *field) {
 	}
 }
 
-// refresh answers like ES; documents are searchable as soon as they are
-// written here, so there is nothing to do.
+// refresh makes what was written to the indices searchable, as ES's
+// _refresh does.
 func (s *Server) refresh(req *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -291,6 +291,9 @@ func (s *Server) refresh(req *request) reply {
 	indices, e := s.resolveIndices(expr)
 	if e != nil {
 		return errReply(e)
+	}
+	for _, idx := range indices {
+		idx.refresh()
 	}
 	total, ok := 0, 0
 	for _, idx := range indices {

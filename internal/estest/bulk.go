@@ -36,6 +36,7 @@ func (s *Server) bulk(req *request) reply {
 	items := make([]any, 0, len(ops))
 	errors := false
 	forced := forcedRefresh(req)
+	written := map[string]bool{}
 	for _, op := range ops {
 		res := s.applyWrite(op)
 		if res.err != nil {
@@ -46,6 +47,10 @@ func (s *Server) bulk(req *request) reply {
 			item = append(item, kv{"status", res.status})
 		}
 		items = append(items, obj{{op.action, item}})
+		written[op.index] = true
+	}
+	for index := range written {
+		s.refreshWritten(req, index)
 	}
 	s.mu.Unlock()
 	var header http.Header

@@ -19,9 +19,9 @@
 //     with the same priority and overlapping patterns rejected, create=true).
 //     Indices created by a write pick the highest-priority matching template.
 //   - Indices: PUT /{index} (settings, mappings), GET, HEAD, DELETE,
-//     GET and PUT /{index}/_mapping (fields may be added, not retyped),
-//     _refresh. Index names are validated (lowercase,
-//     forbidden characters) as ES does. Unknown index settings are rejected.
+//     GET and PUT /{index}/_mapping (fields may be added, not retyped).
+//     Index names are validated (lowercase, forbidden characters) as ES
+//     does. Unknown index settings are rejected.
 //   - Mappings: keyword, constant_keyword, wildcard, text, match_only_text,
 //     date and date_nanos (strict_date_optional_time, epoch_millis,
 //     epoch_second, the common named formats, simple java.time patterns),
@@ -57,9 +57,15 @@
 //     /{index}/_doc/{id}, POST /{index}/_doc, PUT /{index}/_create/{id},
 //     GET, HEAD and DELETE /{index}/_doc/{id}. Versions, _seq_no,
 //     if_seq_no/if_primary_term and external versioning are kept.
+//   - Refresh: writes reach _search and _count only once the index is
+//     refreshed (POST /_refresh, POST /{index}/_refresh) or when the write
+//     asked for refresh=true or refresh=wait_for; an update or delete not
+//     yet refreshed leaves the previous version searchable. GET _doc is
+//     realtime, as in ES. The inspection helpers (Doc, Docs, Count) read
+//     the store directly and see every write at once.
 //   - _search and _count (GET or POST, on indices, comma lists and
-//     wildcards) with match_all, match_none, term, terms, range (dates with
-//     date math, numbers, strings), exists, ids, prefix, wildcard, match
+//     wildcards) with match_all, term, terms, range (dates with date math
+//     in UTC, numbers, strings), exists, ids, prefix, wildcard, match
 //     (a crude analyzer: lower-cased letter and digit runs), bool
 //     (must, filter, should, must_not, minimum_should_match) and
 //     constant_score; size, from, sort (with ES's errors for text and
@@ -86,10 +92,10 @@
 // estest_not_modelled_exception, so a test can tell a gap here from a
 // mistake in the code under test.
 //
-// Refresh is not modelled: documents are searchable as soon as they are
-// written (ES makes them visible only after a refresh, so code that
-// forgets to refresh can pass here and fail on a real cluster; the refresh
-// API and the refresh parameter are accepted and logged).
+// No periodic refresh: index.refresh_interval is accepted but never
+// applied, so a write a test did not refresh stays unsearchable here,
+// where a real cluster would show it within about a second (a test that
+// relied on that would be flaky against one).
 //
 // Syntax-error messages for broken JSON come from Go's decoder, not
 // Jackson, so their wording differs from ES's; their type and location

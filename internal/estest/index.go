@@ -3,6 +3,7 @@ package estest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -16,6 +17,10 @@ type index struct {
 	settings *indexSettings
 	mapping  *mapping
 	docs     map[string]*storedDoc
+	// searchable is what _search and _count see: docs as they were at the
+	// index's last refresh. Writes change docs only; GET _doc reads docs
+	// (realtime, as in ES).
+	searchable map[string]*storedDoc
 	// tombstones keep the version of deleted documents, so that a document
 	// written again continues the version sequence, as ES's do for a while.
 	tombstones map[string]int64
@@ -38,15 +43,21 @@ func (d *storedDoc) export(index string) Doc {
 	return out
 }
 
-// ordered returns the documents in the order they were last written, which
-// is the order unsorted search hits come in.
-func (idx *index) ordered() []*storedDoc {
-	out := make([]*storedDoc, 0, len(idx.docs))
-	for _, d := range idx.docs {
+// ordered returns docs in the order they were last written, which is the
+// order unsorted search hits come in.
+func ordered(docs map[string]*storedDoc) []*storedDoc {
+	out := make([]*storedDoc, 0, len(docs))
+	for _, d := range docs {
 		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].seqNo < out[j].seqNo })
 	return out
+}
+
+// refresh makes the index's current documents searchable. Documents are
+// replaced, never changed in place, so a shallow copy is a snapshot.
+func (idx *index) refresh() {
+	idx.searchable = maps.Clone(idx.docs)
 }
 
 // indexSettings are an index's settings, flat ("index.number_of_shards")
@@ -279,6 +290,7 @@ func (s *Server) createIndex(name string, settings, mappings map[string]any) (*i
 		settings:   set,
 		mapping:    m,
 		docs:       map[string]*storedDoc{},
+		searchable: map[string]*storedDoc{},
 		tombstones: map[string]int64{},
 	}
 	for k, v := range map[string]any{

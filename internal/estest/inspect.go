@@ -85,7 +85,8 @@ func (s *Server) Indices() []string {
 }
 
 // Docs returns the documents of index in the order they were last written
-// (nil if the index does not exist).
+// (nil if the index does not exist). Like Doc and Count, it reads the store
+// directly: it sees every write at once, refreshed or not.
 func (s *Server) Docs(index string) []Doc {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -94,7 +95,7 @@ func (s *Server) Docs(index string) []Doc {
 		return nil
 	}
 	var out []Doc
-	for _, d := range idx.ordered() {
+	for _, d := range ordered(idx.docs) {
 		out = append(out, d.export(idx.name))
 	}
 	return out

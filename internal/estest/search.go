@@ -80,7 +80,7 @@ func (s *Server) search(req *request) reply {
 			}
 			getters[i] = g
 		}
-		for _, d := range idx.ordered() {
+		for _, d := range ordered(idx.searchable) {
 			if !m(d) || (post != nil && !post(d)) {
 				continue
 			}
@@ -489,7 +489,7 @@ func (s *Server) count(req *request) reply {
 		if e != nil {
 			return errReply(e)
 		}
-		for _, d := range idx.docs {
+		for _, d := range idx.searchable {
 			if m(d) {
 				n++
 			}

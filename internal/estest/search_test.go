@@ -26,6 +26,16 @@ func seed(t *testing.T, srv *Server) {
 	if r := bulk(t, srv, lines...); r.body["errors"] != false {
 		t.Fatalf("seeding failed: %s", r.raw)
 	}
+	refresh(t, srv, "awsaudit-1")
+}
+
+// refresh makes what was written to index searchable, as a test must with a
+// real cluster.
+func refresh(t *testing.T, srv *Server, index string) {
+	t.Helper()
+	if r := call(t, srv, "POST", "/"+index+"/_refresh", "", ""); r.status != http.StatusOK {
+		t.Fatalf("refreshing %s: %d %s", index, r.status, r.raw)
+	}
 }
 
 func hitIDs(t *testing.T, r response) []string {
@@ -231,5 +241,80 @@ func TestDocumentAPI(t *testing.T) {
 	}
 	if r := call(t, srv, "GET", "/_refresh", "", ""); r.status != 200 {
 		t.Errorf("refresh all = %d %s", r.status, r.raw)
+	}
+}
+
+// TestRefresh: as in ES, a write is searchable (_search, _count) only after a refresh, or when
+// the write asked for refresh=true or wait_for; GET _doc and the inspection helpers see it at
+// once. An update or a delete not yet refreshed leaves the previous version searchable.
+func TestRefresh(t *testing.T) {
+	srv := Start(t)
+	count := func(index, query string) float64 {
+		t.Helper()
+		r := call(t, srv, "POST", "/"+index+"/_count", jsonType, query)
+		if r.status != http.StatusOK {
+			t.Fatalf("_count: %d %s", r.status, r.raw)
+		}
+		return r.body["count"].(float64)
+	}
+	hits := func(index, query string) float64 {
+		t.Helper()
+		r := call(t, srv, "POST", "/"+index+"/_search", jsonType, query)
+		if r.status != http.StatusOK {
+			t.Fatalf("_search: %d %s", r.status, r.raw)
+		}
+		return get(t, r.body, "hits.total.value").(float64)
+	}
+	const all, a1, a2 = `{"query":{"match_all":{}}}`, `{"query":{"term":{"a":1}}}`, `{"query":{"term":{"a":2}}}`
+
+	bulk(t, srv, `{"index":{"_index":"logs","_id":"1"}}`, `{"a":1}`)
+	if n, h := count("logs", all), hits("logs", all); n != 0 || h != 0 {
+		t.Fatalf("before a refresh: count %v, hits %v, want 0", n, h)
+	}
+	if r := call(t, srv, "GET", "/logs/_doc/1", "", ""); r.body["found"] != true {
+		t.Fatalf("GET _doc is not realtime: %s", r.raw)
+	}
+	if srv.Count("logs") != 1 || len(srv.Docs("logs")) != 1 {
+		t.Fatal("the inspection helpers do not see the write")
+	}
+	refresh(t, srv, "logs")
+	if n, h := count("logs", a1), hits("logs", a1); n != 1 || h != 1 {
+		t.Fatalf("after a refresh: count %v, hits %v, want 1", n, h)
+	}
+
+	indexOne(t, srv, "logs", "1", `{"a":2}`)
+	if count("logs", a1) != 1 || count("logs", a2) != 0 {
+		t.Fatal("an update not yet refreshed is searchable")
+	}
+	call(t, srv, "DELETE", "/logs/_doc/1", "", "")
+	if count("logs", all) != 1 {
+		t.Fatal("a delete not yet refreshed is searchable")
+	}
+	if r := call(t, srv, "GET", "/_refresh", "", ""); r.status != http.StatusOK {
+		t.Fatalf("refresh all: %d %s", r.status, r.raw)
+	}
+	if count("logs", all) != 0 {
+		t.Fatal("a refreshed delete is still searchable")
+	}
+
+	for i, q := range []string{"refresh=true", "refresh=wait_for", "refresh"} {
+		id := fmt.Sprint(10 + i)
+		if r := call(t, srv, "PUT", "/logs/_doc/"+id+"?"+q, jsonType, `{"a":3}`); r.status != http.StatusCreated {
+			t.Fatalf("PUT ?%s: %d %s", q, r.status, r.raw)
+		}
+		if n := count("logs", all); n != float64(i+1) {
+			t.Errorf("after PUT ?%s: count %v, want %d", q, n, i+1)
+		}
+	}
+	r := call(t, srv, "POST", "/_bulk?refresh=wait_for", ndjsonType, ndjson(`{"create":{"_index":"other","_id":"1"}}`, `{"a":1}`))
+	if r.status != http.StatusOK || r.body["errors"] != false {
+		t.Fatalf("bulk: %d %s", r.status, r.raw)
+	}
+	if count("other", all) != 1 {
+		t.Error("a bulk with refresh=wait_for is not searchable when it returns")
+	}
+	r = call(t, srv, "POST", "/_bulk?refresh=false", ndjsonType, ndjson(`{"create":{"_index":"other","_id":"2"}}`, `{"a":1}`))
+	if r.status != http.StatusOK || count("other", all) != 1 {
+		t.Errorf("a bulk with refresh=false is searchable at once: %s", r.raw)
 	}
 }

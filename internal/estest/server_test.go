@@ -138,11 +138,13 @@ func TestFilterPathAndPretty(t *testing.T) {
 	if r.raw != `{"errors":false,"items":[{"index":{"result":"created"}}]}` {
 		t.Errorf("filtered bulk = %s", r.raw)
 	}
+	refresh(t, srv, "logs")
 	r = call(t, srv, "GET", "/logs/_search?filter_path=hits.hits._source.a,-hits.total", jsonType, `{"query":{"term":{"a":2}}}`)
 	if r.raw != `{"hits":{"hits":[{"_source":{"a":2}}]}}` {
 		t.Errorf("filtered search = %s", r.raw)
 	}
 	bulk(t, srv, `{"index":{"_index":"nested","_id":"1"}}`, `{"z":0,"a":{"b":[{"d":2,"c":1}]}}`)
+	refresh(t, srv, "nested")
 	r = call(t, srv, "GET", "/nested/_search?filter_path=hits.hits._source.a.b.c,hits.hits._source.z", "", "")
 	if r.raw != `{"hits":{"hits":[{"_source":{"z":0,"a":{"b":[{"c":1}]}}}]}}` {
 		t.Errorf("filtered nested source = %s", r.raw)

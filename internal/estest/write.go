@@ -222,6 +222,7 @@ func (s *Server) writeDoc(req *request, action string) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := s.applyWrite(op)
+	s.refreshWritten(req, op.index)
 	if res.err != nil {
 		return errReply(res.err)
 	}
@@ -235,6 +236,21 @@ func forcedRefresh(req *request) bool {
 	return ok && (v[0] == "" || v[0] == "true")
 }
 
+// refreshesOnWrite reports whether a write request returns only once its
+// changes are searchable: refresh=true (or bare) and refresh=wait_for.
+func refreshesOnWrite(req *request) bool {
+	v, ok := req.query["refresh"]
+	return ok && (v[0] == "" || v[0] == "true" || v[0] == "wait_for")
+}
+
+// refreshWritten refreshes the index a write went to when the request
+// asked for it. The caller holds mu.
+func (s *Server) refreshWritten(req *request, index string) {
+	if idx := s.indices[index]; idx != nil && refreshesOnWrite(req) {
+		idx.refresh()
+	}
+}
+
 func rawJSON(b []byte) json.RawMessage { return json.RawMessage(b) }
 
 func (s *Server) deleteDoc(req *request) reply {
@@ -245,12 +261,14 @@ func (s *Server) deleteDoc(req *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := s.applyWrite(op)
+	s.refreshWritten(req, op.index)
 	if res.err != nil {
 		return errReply(res.err)
 	}
 	return reply{status: res.status, body: res.item(forcedRefresh(req))}
 }
 
+// getDoc is realtime, as in ES: it sees writes not yet refreshed.
 func (s *Server) getDoc(req *request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
