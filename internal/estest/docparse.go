@@ -368,7 +368,9 @@ func floatProblem(typ string, v *jnode, coerce bool) *esError {
 	}
 	f, err := strconv.ParseFloat(text, bits)
 	if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrSyntax || !javaNumber(text) {
-		return illegalArgument("For input string: \"%s\"", v.str)
+		// Java's Double.parseDouble throws NumberFormatException, which ES passes on as it is
+		// (the integer types parse with ES's own code and throw illegal_argument_exception).
+		return newError(http.StatusBadRequest, "number_format_exception", "For input string: \"%s\"", v.str)
 	}
 	if typ == "half_float" && math.Abs(f) > 65504 {
 		f = math.Inf(1)

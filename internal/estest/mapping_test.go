@@ -47,10 +47,11 @@ func TestValueChecks(t *testing.T) {
 		"day":{"type":"date","format":"yyyy-MM-dd"}, "o":{"properties":{"x":{"type":"keyword"}}},
 		"n":{"type":"nested","properties":{"y":{"type":"long"}}}}}}`)
 	tests := []struct {
-		doc    string
-		ok     bool
-		reason string // fragment of error.reason
-		cause  string // fragment of error.caused_by.reason
+		doc       string
+		ok        bool
+		reason    string // fragment of error.reason
+		cause     string // fragment of error.caused_by.reason
+		causeType string // error.caused_by.type, when set
 	}{
 		{doc: `{"k":"a"}`, ok: true},
 		{doc: `{"k":12}`, ok: true},
@@ -61,7 +62,7 @@ func TestValueChecks(t *testing.T) {
 		{doc: `{"l":12}`, ok: true},
 		{doc: `{"l":"12"}`, ok: true},
 		{doc: `{"l":1.5}`, ok: true},
-		{doc: `{"l":"abc"}`, reason: "[1:6] failed to parse field [l] of type [long] in document with id 'x'. Preview of field's value: 'abc'", cause: `For input string: "abc"`},
+		{doc: `{"l":"abc"}`, reason: "[1:6] failed to parse field [l] of type [long] in document with id 'x'. Preview of field's value: 'abc'", cause: `For input string: "abc"`, causeType: "illegal_argument_exception"},
 		{doc: `{"l":9223372036854775808}`, reason: "failed to parse field [l] of type [long]", cause: "is out of range for a long"},
 		{doc: `{"i":3000000000}`, reason: "failed to parse field [i] of type [integer]", cause: "Value [3000000000] is out of range for an integer"},
 		{doc: `{"l":true}`, reason: "failed to parse field [l] of type [long]", cause: "Current token (VALUE_TRUE) not numeric"},
@@ -69,6 +70,8 @@ func TestValueChecks(t *testing.T) {
 		{doc: `{"nc":1.5}`, reason: "failed to parse field [nc]", cause: "has a decimal part"},
 		{doc: `{"im":"abc"}`, ok: true},
 		{doc: `{"d":"1.25"}`, ok: true},
+		{doc: `{"d":"abc"}`, reason: "failed to parse field [d] of type [double]", cause: `For input string: "abc"`, causeType: "number_format_exception"},
+		{doc: `{"f":"1.5x"}`, reason: "failed to parse field [f] of type [float]", cause: `For input string: "1.5x"`, causeType: "number_format_exception"},
 		{doc: `{"d":"NaN"}`, reason: "failed to parse field [d] of type [double]", cause: "[double] supports only finite values, but got [NaN]"},
 		{doc: `{"f":1e40}`, reason: "failed to parse field [f] of type [float]", cause: "[float] supports only finite values"},
 		{doc: `{"b":true}`, ok: true},
@@ -110,6 +113,11 @@ func TestValueChecks(t *testing.T) {
 			if tc.cause != "" {
 				if got := fmt.Sprint(get(t, r.body, "error.caused_by.reason")); !strings.Contains(got, tc.cause) {
 					t.Errorf("caused_by.reason = %q, want it to contain %q", got, tc.cause)
+				}
+			}
+			if tc.causeType != "" {
+				if got := get(t, r.body, "error.caused_by.type"); got != tc.causeType {
+					t.Errorf("caused_by.type = %v, want %s", got, tc.causeType)
 				}
 			}
 		})

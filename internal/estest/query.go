@@ -41,7 +41,7 @@ var knownQueries = map[string]bool{
 	"span_containing": true, "span_within": true, "span_multi": true, "field_masking_span": true,
 	"knn": true, "semantic": true, "sparse_vector": true, "text_expansion": true, "pinned": true,
 	"rank_feature": true, "distance_feature": true, "percolate": true, "wrapper": true,
-	"match_bool_prefix": true, "rule": true, "weighted_tokens": true,
+	"match_bool_prefix": true, "rule": true, "weighted_tokens": true, "match_none": true,
 }
 
 // qp parses query JSON; data is the request body, for error locations.
@@ -69,12 +69,9 @@ func (p *qp) parse(n *jnode) (queryNode, *esError) {
 	}
 	typ, body := n.keys[0], n.vals[0]
 	switch typ {
-	case "match_all", "match_none":
+	case "match_all":
 		if body.kind != jObject {
 			return nil, p.parsing(body, "[%s] query malformed, no start_object after query name", typ)
-		}
-		if typ == "match_none" {
-			return matchNone{}, nil
 		}
 		return matchAll{}, nil
 	case "term", "prefix", "wildcard":
@@ -219,7 +216,7 @@ func (p *qp) rangeQuery(body *jnode) (queryNode, *esError) {
 		case "format":
 			q.format = v.text()
 		case "time_zone":
-			q.timeZone = v.text()
+			return nil, newError(http.StatusBadRequest, "estest_not_modelled_exception", "estest does not model [time_zone] in a range query")
 		case "boost", "_name", "relation":
 		default:
 			return nil, p.parsing(v, "[range] query does not support [%s]", k)
@@ -288,12 +285,6 @@ type matchAll struct{}
 
 func (matchAll) bind(*binder) (matcher, *esError) {
 	return func(*storedDoc) bool { return true }, nil
-}
-
-type matchNone struct{}
-
-func (matchNone) bind(*binder) (matcher, *esError) {
-	return func(*storedDoc) bool { return false }, nil
 }
 
 type idsQuery struct{ ids map[string]bool }
@@ -502,8 +493,7 @@ func (q existsQuery) bind(b *binder) (matcher, *esError) {
 type rangeQuery struct {
 	field    string
 	bounds   map[string]*jnode
-	format   string
-	timeZone string
+	format string
 }
 
 func (q rangeQuery) bind(b *binder) (matcher, *esError) {
@@ -515,14 +505,6 @@ func (q rangeQuery) bind(b *binder) (matcher, *esError) {
 	if q.format != "" {
 		fmtOverride = parseDateFormat(q.format)
 	}
-	loc := time.UTC
-	if q.timeZone != "" {
-		l, err := parseTimeZone(q.timeZone)
-		if err != nil {
-			return nil, illegalArgument("unknown time zone [%s]", q.timeZone)
-		}
-		loc = l
-	}
 	type bound struct {
 		op string
 		v  any
@@ -532,7 +514,7 @@ func (q rangeQuery) bind(b *binder) (matcher, *esError) {
 		if n.kind == jNull {
 			continue
 		}
-		v, e := queryValue(b, f, n, fmtOverride, op == "gt" || op == "lte", loc)
+		v, e := queryValue(b, f, n, fmtOverride, op == "gt" || op == "lte")
 		if e != nil {
 			return nil, e
 		}
@@ -569,13 +551,6 @@ func (q rangeQuery) bind(b *binder) (matcher, *esError) {
 	}, nil
 }
 
-func parseTimeZone(s string) (*time.Location, error) {
-	if z, ok := (&scanner{s: s}).zone(); ok {
-		return z, nil
-	}
-	return time.LoadLocation(s)
-}
-
 // num is a numeric field value: exact for whole numbers, float otherwise.
 type num struct {
 	i     int64
@@ -585,18 +560,14 @@ type num struct {
 
 // queryValue converts a value from a query into the comparable form of
 // f's type, failing as ES does when it cannot (a word for a long field).
-func queryValue(b *binder, f *field, v *jnode, format *dateFormat, roundUp bool, loc ...*time.Location) (any, *esError) {
-	zone := time.UTC
-	if len(loc) > 0 {
-		zone = loc[0]
-	}
+func queryValue(b *binder, f *field, v *jnode, format *dateFormat, roundUp bool) (any, *esError) {
 	switch f.typ {
 	case "date", "date_nanos":
 		df := f.format
 		if format != nil {
 			df = format
 		}
-		ms, err := dateMath(v.text(), df, b.now, zone, roundUp)
+		ms, err := dateMath(v.text(), df, b.now, time.UTC, roundUp)
 		if err != nil {
 			return nil, shardFailure(b.idx, "parse_exception", err.Error())
 		}
