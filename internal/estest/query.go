@@ -491,8 +491,8 @@ func (q existsQuery) bind(b *binder) (matcher, *esError) {
 }
 
 type rangeQuery struct {
-	field    string
-	bounds   map[string]*jnode
+	field  string
+	bounds map[string]*jnode
 	format string
 }
 
