@@ -58,6 +58,10 @@ type Sweeper struct {
 	// yet acted on is not acted on (its violators are reported, with a note), and actions under
 	// way fail and have their protection restored.
 	StopBy func() time.Time
+	// WriteBy, when set, is when writing the documents stops: the documents not written by then
+	// are in Report.WriteErr, and the caller has the time left to spool them (the Lambda's
+	// deadline, less a margin). Without it the write has no deadline.
+	WriteBy func() time.Time
 	// BatchSize is the most instances in one stop or terminate call.
 	BatchSize int
 	// PageSize is DescribeInstances' MaxResults (default 1000, the most EC2 allows).
@@ -234,8 +238,13 @@ func (s *Sweeper) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.Documents = docs
-	// Whatever happened to the run's context, what was done is written.
-	if err := s.Sink.Write(context.WithoutCancel(ctx), docs); err != nil {
+	// Whatever happened to the run's context, what was done is written, until WriteBy.
+	wctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if s.WriteBy != nil {
+		wctx, cancel = context.WithDeadline(wctx, s.WriteBy())
+	}
+	defer cancel()
+	if err := s.Sink.Write(wctx, docs); err != nil {
 		rep.WriteErr = err
 		log.Error("documents not written", logkey.Error, err.Error())
 	}
