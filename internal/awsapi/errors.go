@@ -34,10 +34,13 @@ const (
 	OptInRequired
 	// Canceled: the context was canceled or timed out.
 	Canceled
+	// IncorrectState: the instance is not in a state the call accepts (stopping one that is
+	// shutting down or terminated, for example).
+	IncorrectState
 )
 
 var codes = map[string]Kind{
-	"InvalidInstanceID.NotFound":              NotFound,
+	instanceNotFound:                          NotFound,
 	"InvalidInstanceID.Malformed":             NotFound,
 	"NoSuchEntity":                            NotFound,
 	"ParameterNotFound":                       NotFound,
@@ -54,6 +57,8 @@ var codes = map[string]Kind{
 	"ExpiredToken":                Unauthorized,
 	"ExpiredTokenException":       Unauthorized,
 	"SignatureDoesNotMatch":       Unauthorized,
+
+	"IncorrectInstanceState": IncorrectState,
 
 	"DryRunOperation": DryRunOK,
 	"OptInRequired":   OptInRequired,
@@ -102,6 +107,17 @@ func Classify(err error) Kind {
 
 // IsNotFound reports whether err says the thing asked about does not exist.
 func IsNotFound(err error) bool { return Classify(err) == NotFound }
+
+// instanceNotFound is the code EC2 answers for an instance id that names no instance (any more).
+const instanceNotFound = "InvalidInstanceID.NotFound"
+
+// IsInstanceNotFound reports whether err says the EC2 instance asked about does not exist: it
+// was never there, or it has gone since (a terminated instance drops out of the API after a
+// while). A malformed id is not this.
+func IsInstanceNotFound(err error) bool { return Code(err) == instanceNotFound }
+
+// IsIncorrectState reports whether err says the instance is not in a state the call accepts.
+func IsIncorrectState(err error) bool { return Classify(err) == IncorrectState }
 
 // IsTransient reports whether err is worth trying again later: throttling, a 5xx answer, a
 // broken connection.
