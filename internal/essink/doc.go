@@ -41,6 +41,13 @@
 // for TemplateBackoff, in which Writes fail at once, unsent: while Elasticsearch is down, a
 // process pays for one round of retries every few seconds, not one per call.
 //
+// Templates apply only to indices created after them. When awsaudit's mapping gains a field
+// (document.TemplateVersion goes up), an index created from the older template would reject
+// every document holding it (strict_dynamic_mapping_exception); so EnsureTemplates also puts
+// the current mapping on each index that exists (PUT /{index}/_mapping), which adds the new
+// fields. A field whose type changed cannot be changed in place: EnsureTemplates fails, naming
+// the index, and the index must be reindexed.
+//
 // # Credentials
 //
 // The API key, the password and the Authorization header value never appear in a log line or an

@@ -21,8 +21,13 @@ import (
 // (document.Templates), each only when Elasticsearch does not already hold it at
 // document.TemplateVersion or later, so that several processes starting together, or one
 // calling twice, install each template once. Once it has succeeded a Sink does not ask again.
-// It also warns about an index that already exists without awsaudit's strict mapping (created
-// before its template, or by the original tool): templates apply only to new indices.
+//
+// Templates apply only to indices created after them, so it then brings each index that
+// already exists up to date (updateIndexMapping): the fields its template has gained are added
+// to its mapping, or documents with them would be rejected for good by its strict mapping. A
+// field whose type changed cannot be changed in place; that index is named in the error. An
+// index without awsaudit's strict mapping (created before its template, or by the original
+// tool) is only warned about.
 //
 // Concurrent callers share one attempt: the records of a batch that all find the templates
 // missing wait for the same requests instead of queueing for their own round of retries. The
@@ -116,46 +121,68 @@ func (s *Sink) stopTemplates() {
 }
 
 // installTemplates is one attempt: each template checked and installed in turn, then the
-// indices' mappings checked.
+// mappings of the indices that exist brought up to date. Each template is named for the one
+// index it applies to.
 func (s *Sink) installTemplates(ctx context.Context) error {
 	templates := document.Templates(s.cfg.Indices)
-	for _, name := range slices.Sorted(maps.Keys(templates)) {
-		if err := s.ensureTemplate(ctx, name, templates[name]); err != nil {
+	names := slices.Sorted(maps.Keys(templates))
+	newer := map[string]bool{}
+	for _, name := range names {
+		n, err := s.ensureTemplate(ctx, name, templates[name])
+		if err != nil {
 			return fmt.Errorf("installing the index template %s in Elasticsearch at %s: %w", name, s.url, err)
 		}
+		newer[name] = n
 	}
-	for _, index := range slices.Sorted(maps.Keys(templates)) {
-		s.checkIndexMapping(ctx, index)
+	for _, index := range names {
+		if newer[index] {
+			// The newer awsaudit that installed the template keeps the index's mapping.
+			continue
+		}
+		if err := s.updateIndexMapping(ctx, index, templateMapping(templates[index])); err != nil {
+			return fmt.Errorf("updating the mapping of the index %s in Elasticsearch at %s: %w", index, s.url, err)
+		}
 	}
 	return nil
 }
 
-func (s *Sink) ensureTemplate(ctx context.Context, name string, tmpl map[string]any) error {
+// ensureTemplate installs the template name unless Elasticsearch holds it at
+// document.TemplateVersion or later; newer reports a later version, installed by a newer
+// awsaudit.
+func (s *Sink) ensureTemplate(ctx context.Context, name string, tmpl map[string]any) (newer bool, err error) {
 	installed, err := s.installedVersion(ctx, name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if installed >= document.TemplateVersion {
 		if installed > document.TemplateVersion {
 			s.cfg.Log.Warn("a newer awsaudit installed this index template; it is kept", logkey.Index, name,
 				"installed_version", installed, "version", document.TemplateVersion)
+			return true, nil
 		}
-		return nil
+		return false, nil
 	}
 	body, err := json.Marshal(tmpl)
 	if err != nil {
-		return fmt.Errorf("encoding the template: %w", err)
+		return false, fmt.Errorf("encoding the template: %w", err)
 	}
 	res, err := s.send(ctx, esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !ok(res) {
-		return s.failure(res)
+		return false, s.failure(res)
 	}
 	res.Body.Close()
 	s.cfg.Log.Info("index template installed", logkey.Index, name, "version", document.TemplateVersion)
-	return nil
+	return false, nil
+}
+
+// templateMapping is the mappings of a template built by document.Template.
+func templateMapping(tmpl map[string]any) map[string]any {
+	t, _ := tmpl["template"].(map[string]any)
+	m, _ := t["mappings"].(map[string]any)
+	return m
 }
 
 // installedVersion returns the version of the installed template name, 0 when there is none
@@ -192,29 +219,84 @@ func (s *Sink) installedVersion(ctx context.Context, name string) (int64, error)
 	return 0, nil
 }
 
-// checkIndexMapping warns when index exists with a mapping that is not dynamic strict. It only
-// warns: documents are still written there, and failing to check is not an error.
-func (s *Sink) checkIndexMapping(ctx context.Context, index string) {
+// updateIndexMapping puts mapping on index when the index exists with awsaudit's strict
+// mapping, so that it has every field of the current template: Elasticsearch adds the fields
+// it lacks and keeps the rest. An index that does not exist is left for its template to
+// create. One that is not dynamic strict was not created from awsaudit's template: it only gets
+// a warning, since documents are written into it as it is. A field whose type differs is an
+// error naming the index (ES cannot change a field's type in place); it is not tried again
+// within the attempt.
+func (s *Sink) updateIndexMapping(ctx context.Context, index string, mapping map[string]any) error {
+	dynamic, err := s.indexDynamic(ctx, index)
+	if err != nil {
+		return err
+	}
+	// Several names when index is an alias: each index behind it is checked and updated.
+	var strict []string
+	for _, name := range slices.Sorted(maps.Keys(dynamic)) {
+		if dynamic[name] == "strict" {
+			strict = append(strict, name)
+			continue
+		}
+		s.cfg.Log.Warn("the index exists without awsaudit's strict mapping (it was created before its template); documents are written into it as it is, reindex it to get the explicit mappings",
+			logkey.Index, name)
+	}
+	if len(strict) == 0 {
+		return nil
+	}
+	body, err := json.Marshal(mapping)
+	if err != nil {
+		return fmt.Errorf("encoding the mapping: %w", err)
+	}
+	res, err := s.send(ctx, esapi.IndicesPutMappingRequest{Index: strict, Body: bytes.NewReader(body)})
+	if err != nil {
+		return err
+	}
+	if res.StatusCode == http.StatusNotFound {
+		// Deleted since it was read: its template creates it again.
+		res.Body.Close()
+		return nil
+	}
+	if !ok(res) {
+		err := s.failure(res)
+		var re *ResponseError
+		if errors.As(err, &re) && re.Status == http.StatusBadRequest && re.Type == "illegal_argument_exception" {
+			return fmt.Errorf("the index has a field of another type than awsaudit's mapping gives it now, which Elasticsearch cannot change in place "+
+				"(%w); documents with that field would be rejected: reindex %s into a new index created from awsaudit's template, or delete it", err, index)
+		}
+		return err
+	}
+	res.Body.Close()
+	s.cfg.Log.Debug("the index's mapping has every field of its template", logkey.Index, index, "version", document.TemplateVersion)
+	return nil
+}
+
+// indexDynamic returns the dynamic setting of the mapping of each index that index names (the
+// index itself, or the indices behind an alias); none when it does not exist.
+func (s *Sink) indexDynamic(ctx context.Context, index string) (map[string]string, error) {
 	res, err := s.send(ctx, esapi.IndicesGetMappingRequest{Index: []string{index}})
 	if err != nil {
-		return
+		return nil, err
+	}
+	if res.StatusCode == http.StatusNotFound {
+		res.Body.Close()
+		return nil, nil
+	}
+	if !ok(res) {
+		return nil, s.failure(res)
 	}
 	defer res.Body.Close()
-	if !ok(res) {
-		return
-	}
 	var got map[string]struct {
 		Mappings struct {
 			Dynamic any `json:"dynamic"`
 		} `json:"mappings"`
 	}
-	if json.NewDecoder(res.Body).Decode(&got) != nil {
-		return
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil {
+		return nil, fmt.Errorf("reading the index's mapping: %w", err)
 	}
+	dynamic := make(map[string]string, len(got))
 	for name, m := range got {
-		if fmt.Sprint(m.Mappings.Dynamic) != "strict" {
-			s.cfg.Log.Warn("the index exists without awsaudit's strict mapping (it was created before its template); documents are written into it as it is, reindex it to get the explicit mappings",
-				logkey.Index, name)
-		}
+		dynamic[name] = fmt.Sprint(m.Mappings.Dynamic)
 	}
+	return dynamic, nil
 }

@@ -2,6 +2,7 @@ package essink_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -43,10 +44,119 @@ func TestEnsureTemplatesInstallsEachOnce(t *testing.T) {
 		}
 	}
 	// The index the writes created took its mapping from the template.
-	props := srv.Mapping(document.DefaultViolatorIndex)
-	if props == nil {
+	m := srv.Mapping(document.DefaultViolatorIndex)
+	if m == nil {
 		t.Fatal("the violator index was not created")
 	}
+	if m["dynamic"] != "strict" {
+		t.Errorf("the violator index's mapping is dynamic %v, want strict", m["dynamic"])
+	}
+	for field, typ := range map[string]string{"@timestamp": "date", "id": "keyword", "tags": "keyword", "age": "double", "disable_api_stop": "boolean"} {
+		if got := fieldType(t, m, field); got != typ {
+			t.Errorf("the violator index maps %s as %q, want %q", field, got, typ)
+		}
+	}
+	// The indices did not exist when the templates were installed: no mapping to update.
+	if n := srv.CountRequests(http.MethodPut, "/"+document.DefaultViolatorIndex+"/_mapping"); n != 0 {
+		t.Errorf("%d mapping PUTs for an index that did not exist", n)
+	}
+}
+
+// TestEnsureTemplatesUpdatesExistingIndices: an index created from an older template lacks the
+// fields added since, and its strict mapping would reject every document holding one, for good.
+// The sink adds them to the index's mapping, whether it replaces the older template itself or
+// another process did it before; an index that does not exist is left to its template.
+func TestEnsureTemplatesUpdatesExistingIndices(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		currentAlready bool
+	}{
+		{"the sink replaces the older template", false},
+		{"another process replaced it already", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := estest.Start(t)
+			idx := document.DefaultIndices()
+			older := document.ViolatorMapping()
+			delete(older["properties"].(map[string]any), "disable_api_stop")
+			tmpl := document.Template(idx.Violator, older)
+			tmpl["version"] = document.TemplateVersion - 1
+			putJSON(t, srv, "/_index_template/"+idx.Violator, tmpl)
+			put(t, srv, "/"+idx.Violator, `{}`)
+			if got := fieldType(t, srv.Mapping(idx.Violator), "disable_api_stop"); got != "" {
+				t.Fatalf("the index created from the older template maps disable_api_stop as %q", got)
+			}
+			if tc.currentAlready {
+				putJSON(t, srv, "/_index_template/"+idx.Violator, document.Templates(idx)[idx.Violator])
+			}
+
+			sw := newSweep(t, "run-1", 3)
+			if err := newSink(t, fastConfig(t, srv)).Write(bg, sw.docs); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			assertStoredOnce(t, srv, sw.docs)
+			m := srv.Mapping(idx.Violator)
+			if got := fieldType(t, m, "disable_api_stop"); got != "boolean" || m["dynamic"] != "strict" {
+				t.Errorf("the index maps disable_api_stop as %q, dynamic %v; want boolean, strict", got, m["dynamic"])
+			}
+			if n := srv.CountRequests(http.MethodPut, "/"+idx.Violator+"/_mapping"); n != 1 {
+				t.Errorf("%d mapping PUTs for the existing index, want 1", n)
+			}
+			if n := srv.CountRequests(http.MethodPut, "/"+idx.Audit+"/_mapping"); n != 0 {
+				t.Errorf("%d mapping PUTs for the audit index, which did not exist", n)
+			}
+		})
+	}
+}
+
+// TestEnsureTemplatesReportsAFieldWhoseTypeChanged: an existing index maps a field with another
+// type than the current template; Elasticsearch cannot change it in place. The error names the
+// index, ES's reason and what to do, is not an outage (so Open returns it), and each attempt
+// asks once.
+func TestEnsureTemplatesReportsAFieldWhoseTypeChanged(t *testing.T) {
+	srv := estest.Start(t)
+	idx := document.DefaultIndices()
+	older := document.ViolatorMapping()
+	older["properties"].(map[string]any)["age"] = map[string]any{"type": "keyword"}
+	putJSON(t, srv, "/"+idx.Violator, map[string]any{"mappings": older})
+
+	cfg := fastConfig(t, srv)
+	err := newSink(t, cfg).EnsureTemplates(bg)
+	t.Logf("EnsureTemplates: %v", err)
+	if err == nil {
+		t.Fatal("EnsureTemplates succeeded")
+	}
+	for _, want := range []string{"the index " + idx.Violator, "illegal_argument_exception", "mapper [age] cannot be changed from type [keyword] to [double]", "reindex " + idx.Violator} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if errors.Is(err, essink.ErrUnavailable) || essink.IsAuth(err) {
+		t.Error("a mapping conflict matches ErrUnavailable or IsAuth")
+	}
+	if n := srv.CountRequests(http.MethodPut, "/"+idx.Violator+"/_mapping"); n != 1 {
+		t.Errorf("%d mapping PUTs, want 1", n)
+	}
+	if s, err := essink.Open(bg, cfg); err == nil {
+		s.Close()
+		t.Fatal("Open succeeded")
+	}
+	if got := fieldType(t, srv.Mapping(idx.Violator), "age"); got != "keyword" {
+		t.Errorf("age is now %q", got)
+	}
+}
+
+// fieldType returns the type of a top-level field in a mapping as GET _mapping shows it, "" when
+// the mapping lacks it.
+func fieldType(t *testing.T, mapping map[string]any, field string) string {
+	t.Helper()
+	props, ok := mapping["properties"].(map[string]any)
+	if !ok {
+		t.Fatalf("mapping without properties: %v", mapping)
+	}
+	f, _ := props[field].(map[string]any)
+	typ, _ := f["type"].(string)
+	return typ
 }
 
 // TestEnsureTemplatesReplacesAnOlderVersion: a template installed at an older version (or by
@@ -81,6 +191,9 @@ func TestEnsureTemplatesWarnsAboutAnIndexWithoutTheMapping(t *testing.T) {
 	cfg.Log = logs.logger()
 	if err := newSink(t, cfg).EnsureTemplates(bg); err != nil {
 		t.Fatal(err)
+	}
+	if n := srv.CountRequests(http.MethodPut, "/"+document.DefaultAuditIndex+"/_mapping"); n != 0 {
+		t.Errorf("%d mapping PUTs for an index without awsaudit's mapping, want none", n)
 	}
 	if !strings.Contains(logs.String(), "without awsaudit's strict mapping") || !strings.Contains(logs.String(), `"index":"aws-tag-audit"`) {
 		t.Errorf("no warning about the existing index; log:\n%s", logs.String())
@@ -230,6 +343,16 @@ func TestTemplateAttemptOutlivesAnImpatientCaller(t *testing.T) {
 		t.Errorf("%d template GETs, want 2 (one attempt)", n)
 	}
 	assertStoredOnce(t, srv, docs)
+}
+
+// putJSON sends v, encoded, with put.
+func putJSON(t *testing.T, srv *estest.Server, path string, v any) {
+	t.Helper()
+	body, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, srv, path, string(body))
 }
 
 // put sends a raw PUT, failing the test unless it succeeds.
