@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/awsaudit/awsaudit/internal/awsapi"
 	"github.com/awsaudit/awsaudit/internal/document"
 	"github.com/awsaudit/awsaudit/internal/logkey"
 )
@@ -25,7 +26,9 @@ type Target struct {
 
 // Result is what happened to one target.
 type Result struct {
-	// Instance and Decision are as of the latest read: the second read when it happened.
+	// Instance and Decision are of one read: the second read when it decided the instance again,
+	// otherwise the first (an instance found gone keeps the first read's tags, with its latest
+	// state).
 	Instance Instance
 	Decision Decision
 	Outcome  document.Outcome
@@ -38,10 +41,12 @@ type Result struct {
 }
 
 // Actor takes the safe actions. Before acting it reads each instance again and decides it again;
-// it records the protection flags, turns them off only as far as the action needs, and turns
+// it records both protection flags, turns them off only as far as the action needs, and turns
 // them back on if the action then fails; it acts in small per-Availability-Zone batches and, when
 // a batch call fails, reads the states again and retries each instance that did not change on its
-// own, so every instance gets its real outcome and one failure never stops the others.
+// own, so every instance gets its real outcome and one failure never stops the others. An
+// instance that disappears on the way (terminated by someone else, no longer listed) is gone, not
+// failed.
 type Actor struct {
 	Policy *Policy
 	// Users checks IAM users when re-deciding; nil when the policy checks none.
@@ -121,11 +126,13 @@ func (a *Actor) secondRead(ctx context.Context, api EC2API, region string, actio
 			r.Outcome, r.Note = document.Gone, "not found by the second read"
 			continue
 		}
-		r.Instance = in
 		if in.Gone() {
+			// Not decided again: the document keeps the first read's tags and verdict.
+			r.Instance.State = in.State
 			r.Outcome, r.Note = document.Gone, "already "+in.State
 			continue
 		}
+		r.Instance = in
 		var facts *Facts
 		if a.Users != nil {
 			facts, _ = a.Users.Facts(ctx, a.Policy.IAMUserNames(in.Tags))
@@ -151,46 +158,70 @@ func (a *Actor) secondRead(ctx context.Context, api EC2API, region string, actio
 	return live
 }
 
-// unprotect reads and records the protection flags of the live results and turns off those the
-// action needs off: terminating needs both off (stop protection also blocks termination),
-// stopping needs stop protection off. It returns the indexes ready to act on.
+// unprotect reads and records both protection flags of the live results, whatever the action,
+// and turns off those the action needs off. It returns the indexes ready to act on.
 func (a *Actor) unprotect(ctx context.Context, api EC2API, action Action, results []Result, live []int) []int {
 	var ready []int
 	for _, i := range live {
 		r := &results[i]
-		id := r.Instance.ID
-		stop, err := readFlag(ctx, api, id, types.InstanceAttributeNameDisableApiStop)
-		if err != nil {
-			r.Outcome, r.Err = document.Failed, err
-			continue
+		if a.readProtection(ctx, api, r) && a.lift(ctx, api, action, r) {
+			ready = append(ready, i)
 		}
-		r.DisableAPIStop = aws.Bool(stop)
-		if action == ActionTerminate {
-			term, err := readFlag(ctx, api, id, types.InstanceAttributeNameDisableApiTermination)
-			if err != nil {
-				r.Outcome, r.Err = document.Failed, err
-				continue
-			}
-			r.DisableAPITermination = aws.Bool(term)
-			if term {
-				if err := setFlag(ctx, api, id, types.InstanceAttributeNameDisableApiTermination, false); err != nil {
-					// The change may have been made although its answer was lost.
-					r.Outcome, r.Err = document.Failed, err
-					a.restore(ctx, api, action, r)
-					continue
-				}
-			}
-		}
-		if stop {
-			if err := setFlag(ctx, api, id, types.InstanceAttributeNameDisableApiStop, false); err != nil {
-				r.Outcome, r.Err = document.Failed, err
-				a.restore(ctx, api, action, r)
-				continue
-			}
-		}
-		ready = append(ready, i)
 	}
 	return ready
+}
+
+// readProtection records both flags: the document says how the instance was protected before
+// awsaudit touched it, in stop mode too. It reports whether r is still to act on.
+func (a *Actor) readProtection(ctx context.Context, api EC2API, r *Result) bool {
+	id := r.Instance.ID
+	stop, err := readFlag(ctx, api, id, types.InstanceAttributeNameDisableApiStop)
+	if err == nil {
+		r.DisableAPIStop = aws.Bool(stop)
+		var term bool
+		if term, err = readFlag(ctx, api, id, types.InstanceAttributeNameDisableApiTermination); err == nil {
+			r.DisableAPITermination = aws.Bool(term)
+			return true
+		}
+	}
+	if awsapi.IsInstanceNotFound(err) {
+		r.Outcome, r.Note = document.Gone, "not found when its protection was read"
+		return false
+	}
+	r.Outcome, r.Err = document.Failed, err
+	return false
+}
+
+// lift turns off the protection the action needs off: terminating needs both off (stop
+// protection also blocks termination), stopping needs stop protection off; termination
+// protection stays as it is for a stop. It reports whether r is ready to act on.
+func (a *Actor) lift(ctx context.Context, api EC2API, action Action, r *Result) bool {
+	id := r.Instance.ID
+	if action == ActionTerminate && aws.ToBool(r.DisableAPITermination) {
+		if err := setFlag(ctx, api, id, types.InstanceAttributeNameDisableApiTermination, false); err != nil {
+			a.abandon(ctx, api, action, r, err)
+			return false
+		}
+	}
+	if aws.ToBool(r.DisableAPIStop) {
+		if err := setFlag(ctx, api, id, types.InstanceAttributeNameDisableApiStop, false); err != nil {
+			a.abandon(ctx, api, action, r, err)
+			return false
+		}
+	}
+	return true
+}
+
+// abandon gives up on r after a failed protection change: gone when the instance no longer
+// exists (nothing left to protect), otherwise failed with its protection turned back on, since
+// the change may have been made although its answer was lost.
+func (a *Actor) abandon(ctx context.Context, api EC2API, action Action, r *Result, err error) {
+	if awsapi.IsInstanceNotFound(err) {
+		r.Outcome, r.Note = document.Gone, "not found when its protection was changed"
+		return
+	}
+	r.Outcome, r.Err = document.Failed, err
+	a.restore(ctx, api, action, r)
 }
 
 // restoreTimeout bounds turning protection back on, which runs even when the action's context
@@ -198,17 +229,19 @@ func (a *Actor) unprotect(ctx context.Context, api EC2API, action Action, result
 const restoreTimeout = 30 * time.Second
 
 // restore turns back on the protection awsaudit turned off for a result whose action failed.
+// An instance that no longer exists has nothing left to protect: its not-found answer is no
+// error.
 func (a *Actor) restore(ctx context.Context, api EC2API, action Action, r *Result) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 	defer cancel()
 	var errs []error
 	if action == ActionTerminate && aws.ToBool(r.DisableAPITermination) {
-		if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiTermination, true); err != nil {
+		if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiTermination, true); err != nil && !awsapi.IsInstanceNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
 	if aws.ToBool(r.DisableAPIStop) {
-		if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiStop, true); err != nil {
+		if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiStop, true); err != nil && !awsapi.IsInstanceNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
@@ -223,7 +256,7 @@ func (a *Actor) restore(ctx context.Context, api EC2API, action Action, r *Resul
 func (a *Actor) restoreStopProtection(ctx context.Context, api EC2API, r *Result) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 	defer cancel()
-	if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiStop, true); err != nil {
+	if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiStop, true); err != nil && !awsapi.IsInstanceNotFound(err) {
 		err = fmt.Errorf("turning stop protection back on after the stop: %w", err)
 		r.Note = strings.TrimPrefix(r.Note+"; "+err.Error(), "; ")
 		a.Log.ErrorContext(ctx, "stop protection left off", logkey.InstanceID, r.Instance.ID, logkey.Error, err.Error())
@@ -284,8 +317,9 @@ func (a *Actor) execute(ctx context.Context, api EC2API, region string, action A
 }
 
 // actBatch acts on one batch. When the call fails, AWS may still have acted on some of the
-// instances (those in other zones, or all but the one it refused), so the states are read again
-// and each instance that did not change is tried on its own.
+// instances (those in other zones, or all but the one it refused, or all of them when only the
+// answer was lost), so the states are read again: an instance the action reached has its outcome,
+// one no longer there is gone, and each of the others is tried on its own.
 func (a *Actor) actBatch(ctx context.Context, api EC2API, region string, action Action, results []Result, batch []int) {
 	ids := make([]string, len(batch))
 	for k, i := range batch {
@@ -303,23 +337,72 @@ func (a *Actor) actBatch(ctx context.Context, api EC2API, region string, action 
 	reread, rerr := ReadInstances(ctx, api, region, ids)
 	for _, i := range batch {
 		r := &results[i]
-		if rerr == nil {
-			if in, ok := reread[r.Instance.ID]; ok && reached(action, in.State) {
-				r.Instance.State = in.State
+		if rerr == nil && r.settle(action, reread) {
+			continue
+		}
+		err := err
+		if len(batch) > 1 {
+			var states map[string]string
+			if states, err = call(ctx, api, action, []string{r.Instance.ID}); err == nil {
 				r.Outcome = success(action)
+				r.setState(states)
+				continue
+			}
+			if a.vanished(ctx, api, region, r, err) {
 				continue
 			}
 		}
-		if len(batch) > 1 {
-			states, err = call(ctx, api, action, []string{r.Instance.ID})
-		}
-		if err != nil {
-			r.Outcome, r.Err = document.Failed, fmt.Errorf("%s: %w", action, err)
-			continue
-		}
-		r.Outcome = success(action)
-		r.setState(states)
+		r.Outcome, r.Err = document.Failed, fmt.Errorf("%s: %w", action, err)
 	}
+}
+
+// settle gives r its outcome from the states read again after a failed batch call, when they
+// tell it, and reports whether they did. A state the action leads to means it happened (our call
+// did it, its answer lost); an instance absent, or shutting down or terminated when we were
+// stopping it, is gone: someone else ended it.
+func (r *Result) settle(action Action, reread map[string]Instance) bool {
+	in, ok := reread[r.Instance.ID]
+	switch {
+	case !ok:
+		r.Outcome, r.Note = document.Gone, "not found after the failed "+string(action)
+	case reached(action, in.State):
+		r.Instance.State = in.State
+		r.Outcome = success(action)
+	case in.Gone():
+		r.Instance.State = in.State
+		r.Outcome, r.Note = document.Gone, in.State+" before it could be "+string(success(action))
+	default:
+		return false
+	}
+	return true
+}
+
+// vanished reports whether the error of r's own call says the instance is gone, and if so
+// records it: the instance id is no longer found, or the instance is in the wrong state for the
+// call and a read shows it shutting down, terminated or absent.
+func (a *Actor) vanished(ctx context.Context, api EC2API, region string, r *Result, err error) bool {
+	switch {
+	case awsapi.IsInstanceNotFound(err):
+		r.Outcome, r.Note = document.Gone, "not found when acted on"
+		return true
+	case awsapi.IsIncorrectState(err):
+		fresh, rerr := ReadInstances(ctx, api, region, []string{r.Instance.ID})
+		if rerr != nil {
+			return false
+		}
+		in, ok := fresh[r.Instance.ID]
+		switch {
+		case !ok:
+			r.Outcome, r.Note = document.Gone, "not found when acted on"
+		case in.Gone():
+			r.Instance.State = in.State
+			r.Outcome, r.Note = document.Gone, "already "+in.State+" when acted on"
+		default:
+			return false
+		}
+		return true
+	}
+	return false
 }
 
 // setState records the state the action's answer reported for the instance.

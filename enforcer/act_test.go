@@ -26,18 +26,27 @@ type fakeInstance struct {
 	protectTerm   bool
 	protectStop   bool
 	failTerminate error // TerminateInstances naming this instance fails with this
+	failStop      error // StopInstances naming this instance fails with this
 	failModify    error
 }
 
 // fakeEC2 models AWS (not moto): a TerminateInstances call naming a protected instance fails as a
 // whole, spares the instances in that instance's Availability Zone, and still terminates those
-// in other zones; stop protection blocks termination too.
+// in other zones; stop protection blocks termination too. An instance id it does not hold is
+// InvalidInstanceID.NotFound, and fails a stop or terminate call whole; so does stopping an
+// instance shutting down or terminated (IncorrectInstanceState).
 type fakeEC2 struct {
 	EC2API
 	mu        sync.Mutex
 	instances map[string]*fakeInstance
 	calls     []string
 	failRead  error
+	// before, when set, runs (under the lock) at the start of every call but DescribeInstances,
+	// with the ids it names: it changes the world between the reads and the action.
+	before func(op string, ids []string)
+	// loseAnswers, when set, is what a stop or terminate call answers after it has acted: the
+	// action happened, its answer was lost.
+	loseAnswers error
 }
 
 func newFakeEC2() *fakeEC2 { return &fakeEC2{instances: map[string]*fakeInstance{}} }
@@ -50,6 +59,19 @@ func (f *fakeEC2) add(id, zone, state string, kv ...string) *fakeInstance {
 
 func (f *fakeEC2) record(op string, ids ...string) {
 	f.calls = append(f.calls, op+" "+strings.Join(ids, ","))
+	if f.before != nil && op != "DescribeInstances" {
+		f.before(op, ids)
+	}
+}
+
+// missing returns the error AWS answers for the first of ids that names no instance.
+func (f *fakeEC2) missing(ids []string) error {
+	for _, id := range ids {
+		if _, ok := f.instances[id]; !ok {
+			return apiErr("InvalidInstanceID.NotFound")
+		}
+	}
+	return nil
 }
 
 func apiErr(code string) error { return &smithy.GenericAPIError{Code: code, Message: code} }
@@ -92,6 +114,9 @@ func (f *fakeEC2) DescribeInstanceAttribute(_ context.Context, in *ec2.DescribeI
 	defer f.mu.Unlock()
 	id := aws.ToString(in.InstanceId)
 	f.record("DescribeInstanceAttribute:"+string(in.Attribute), id)
+	if err := f.missing([]string{id}); err != nil {
+		return nil, err
+	}
 	fi := f.instances[id]
 	out := &ec2.DescribeInstanceAttributeOutput{InstanceId: in.InstanceId}
 	switch in.Attribute {
@@ -110,6 +135,9 @@ func (f *fakeEC2) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInsta
 	fi := f.instances[id]
 	if in.DisableApiTermination != nil {
 		f.record("Modify:term="+strings.ToLower(aws.ToString(boolStr(in.DisableApiTermination.Value))), id)
+		if err := f.missing([]string{id}); err != nil {
+			return nil, err
+		}
 		if fi.failModify != nil {
 			return nil, fi.failModify
 		}
@@ -117,6 +145,9 @@ func (f *fakeEC2) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInsta
 	}
 	if in.DisableApiStop != nil {
 		f.record("Modify:stop="+strings.ToLower(aws.ToString(boolStr(in.DisableApiStop.Value))), id)
+		if err := f.missing([]string{id}); err != nil {
+			return nil, err
+		}
 		if fi.failModify != nil {
 			return nil, fi.failModify
 		}
@@ -136,6 +167,9 @@ func (f *fakeEC2) TerminateInstances(_ context.Context, in *ec2.TerminateInstanc
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("TerminateInstances", in.InstanceIds...)
+	if err := f.missing(in.InstanceIds); err != nil {
+		return nil, err
+	}
 	var blockedZones []string
 	var err error
 	for _, id := range in.InstanceIds {
@@ -158,6 +192,9 @@ func (f *fakeEC2) TerminateInstances(_ context.Context, in *ec2.TerminateInstanc
 	if err != nil {
 		return nil, err
 	}
+	if f.loseAnswers != nil {
+		return nil, f.loseAnswers
+	}
 	return &ec2.TerminateInstancesOutput{}, nil
 }
 
@@ -165,13 +202,25 @@ func (f *fakeEC2) StopInstances(_ context.Context, in *ec2.StopInstancesInput, _
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("StopInstances", in.InstanceIds...)
+	if err := f.missing(in.InstanceIds); err != nil {
+		return nil, err
+	}
 	for _, id := range in.InstanceIds {
-		if f.instances[id].protectStop {
+		fi := f.instances[id]
+		switch {
+		case fi.failStop != nil:
+			return nil, fi.failStop
+		case fi.protectStop:
 			return nil, apiErr("OperationNotPermitted")
+		case fi.state == "shutting-down" || fi.state == "terminated":
+			return nil, apiErr("IncorrectInstanceState")
 		}
 	}
 	for _, id := range in.InstanceIds {
 		f.instances[id].state = "stopping"
+	}
+	if f.loseAnswers != nil {
+		return nil, f.loseAnswers
 	}
 	return &ec2.StopInstancesOutput{}, nil
 }
@@ -260,8 +309,28 @@ func TestActStopNeedsOnlyStopProtectionOff(t *testing.T) {
 	if rs[2].Note == "" || !strings.Contains(rs[2].Note, "already stopped") {
 		t.Errorf("already-stopped note = %q", rs[2].Note)
 	}
-	if len(f.called("Modify:term")) != 0 || len(f.called("DescribeInstanceAttribute:disableApiTermination")) != 0 {
-		t.Errorf("stopping touched termination protection: %q", f.calls)
+	// Both flags are read and recorded, in stop mode too; only stop protection is changed.
+	if len(f.called("Modify:term")) != 0 {
+		t.Errorf("stopping changed termination protection: %q", f.calls)
+	}
+	for _, id := range []string{"i-run", "i-sp"} {
+		for _, attr := range []string{"disableApiTermination", "disableApiStop"} {
+			if n := len(f.called("DescribeInstanceAttribute:" + attr + " " + id)); n != 1 {
+				t.Errorf("%s: %s read %d times, want once", id, attr, n)
+			}
+		}
+	}
+	if len(f.called("DescribeInstanceAttribute:disableApiTermination i-stopped")) != 0 {
+		t.Error("protection read for an instance already stopped")
+	}
+	if !aws.ToBool(rs[0].DisableAPITermination) || aws.ToBool(rs[0].DisableAPIStop) {
+		t.Errorf("i-run recorded termination %v stop %v, want true/false", rs[0].DisableAPITermination, rs[0].DisableAPIStop)
+	}
+	if rs[1].DisableAPITermination == nil || aws.ToBool(rs[1].DisableAPITermination) {
+		t.Errorf("i-sp recorded termination protection %v, want false", rs[1].DisableAPITermination)
+	}
+	if rs[2].DisableAPITermination != nil || rs[2].DisableAPIStop != nil {
+		t.Error("flags recorded for an instance not acted on")
 	}
 	if !f.instances["i-run"].protectTerm {
 		t.Error("termination protection was turned off for a stop")
@@ -422,5 +491,201 @@ func TestActSecondReadOtherVerdicts(t *testing.T) {
 	}
 	if len(f.called("TerminateInstances")) != 0 {
 		t.Error("acted on an instance the second read did not find a violator")
+	}
+}
+
+// An instance that disappears between the second read and the action is gone, not failed: in
+// stop mode one terminated meanwhile (AWS fails the whole StopInstances call with
+// IncorrectInstanceState), in terminate mode one no longer listed (InvalidInstanceID.NotFound).
+// The protection awsaudit turned off is not turned back on for an instance that is gone.
+func TestActInstanceGoneBeforeTheActionIsGone(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		action Action
+		vanish func(f *fakeEC2, id string)
+		want   string
+		call   string
+	}{
+		{"stop, terminated meanwhile", ActionStop, func(f *fakeEC2, id string) { f.instances[id].state = "terminated" },
+			"i-a=stopped i-b=gone i-c=gone", "StopInstances"},
+		{"stop, no longer listed", ActionStop, func(f *fakeEC2, id string) { delete(f.instances, id) },
+			"i-a=stopped i-b=gone i-c=gone", "StopInstances"},
+		{"terminate, no longer listed", ActionTerminate, func(f *fakeEC2, id string) { delete(f.instances, id) },
+			"i-a=terminated i-b=gone i-c=gone", "TerminateInstances"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeEC2()
+			f.add("i-a", "us-east-1a", "running")
+			b := f.add("i-b", "us-east-1a", "running")
+			b.protectTerm, b.protectStop = true, true
+			f.add("i-c", "us-east-1b", "running").protectStop = true // alone in its batch
+			f.before = func(op string, ids []string) {
+				if op == tc.call && len(f.called(tc.call)) == 1 {
+					// The first action call: i-b and i-c end between the reads and the action.
+					tc.vanish(f, "i-b")
+					tc.vanish(f, "i-c")
+				}
+			}
+			rs := actor().Act(context.Background(), f, "us-east-1", tc.action, []Target{target("i-a", "us-east-1a"), target("i-b", "us-east-1a"), target("i-c", "us-east-1b")})
+			if got := outcomes(rs); got != tc.want {
+				t.Fatalf("outcomes\n got %s\nwant %s", got, tc.want)
+			}
+			for _, r := range rs[1:] {
+				if r.Err != nil || r.Note == "" {
+					t.Errorf("%s: err %v, note %q", r.Instance.ID, r.Err, r.Note)
+				}
+				// The flags were read before it went, and are recorded.
+				if !aws.ToBool(r.DisableAPIStop) {
+					t.Errorf("%s: stop protection as it was not recorded", r.Instance.ID)
+				}
+			}
+			// The failed batch is read again; only i-a, still there, is tried on its own.
+			if got := strings.Join(f.called(tc.call), "|"); got != tc.call+" i-a,i-b|"+tc.call+" i-a|"+tc.call+" i-c" {
+				t.Errorf("action calls %s", got)
+			}
+			if got := f.called("Modify:stop=true"); len(got) != 0 {
+				t.Errorf("protection turned back on for an instance that is gone: %q", got)
+			}
+		})
+	}
+}
+
+// An instance that disappears while its protection is read, or before the instance tried on its
+// own after a failed batch is acted on, is gone too.
+func TestActInstanceGoneOnItsOwnCallIsGone(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		action Action
+		call   string
+		vanish func(f *fakeEC2, id string)
+		want   string
+	}{
+		{"protection read, not found", ActionTerminate, "DescribeInstanceAttribute:disableApiTermination",
+			func(f *fakeEC2, id string) { delete(f.instances, id) }, "i-a=terminated i-b=gone i-c=terminated"},
+		{"protection change, not found", ActionTerminate, "Modify:stop=false",
+			func(f *fakeEC2, id string) { delete(f.instances, id) }, "i-a=terminated i-b=gone i-c=terminated"},
+		{"single stop, terminated meanwhile", ActionStop, "StopInstances",
+			func(f *fakeEC2, id string) { f.instances[id].state = "shutting-down" }, "i-a=stopped i-b=gone i-c=failed"},
+		{"single stop, not found", ActionStop, "StopInstances",
+			func(f *fakeEC2, id string) { delete(f.instances, id) }, "i-a=stopped i-b=gone i-c=failed"},
+		{"single terminate, not found", ActionTerminate, "TerminateInstances",
+			func(f *fakeEC2, id string) { delete(f.instances, id) }, "i-a=terminated i-b=gone i-c=failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeEC2()
+			f.add("i-a", "us-east-1a", "running")
+			b := f.add("i-b", "us-east-1a", "running")
+			b.protectTerm, b.protectStop = true, true
+			c := f.add("i-c", "us-east-1a", "running")
+			single := strings.HasSuffix(tc.call, "Instances")
+			if single {
+				// i-c fails the batch, so each instance is tried on its own; i-b ends just
+				// before its own call.
+				c.failStop, c.failTerminate = apiErr("InternalError"), apiErr("InternalError")
+			}
+			f.before = func(op string, ids []string) {
+				if op == tc.call && slices.Contains(ids, "i-b") && (!single || len(ids) == 1) {
+					tc.vanish(f, "i-b")
+				}
+			}
+			rs := actor().Act(context.Background(), f, "us-east-1", tc.action, []Target{target("i-a", "us-east-1a"), target("i-b", "us-east-1a"), target("i-c", "us-east-1a")})
+			if got := outcomes(rs); got != tc.want {
+				t.Fatalf("outcomes\n got %s\nwant %s", got, tc.want)
+			}
+			if rs[1].Err != nil || rs[1].Note == "" {
+				t.Errorf("i-b: err %v, note %q", rs[1].Err, rs[1].Note)
+			}
+			if got := append(f.called("Modify:term=true i-b"), f.called("Modify:stop=true i-b")...); len(got) != 0 {
+				t.Errorf("protection turned back on for an instance that is gone: %q", got)
+			}
+			action := "StopInstances"
+			if tc.action == ActionTerminate {
+				action = "TerminateInstances"
+			}
+			if got := len(f.called(action + " i-b")); single != (got == 1) {
+				t.Errorf("i-b tried on its own %d times (%q)", got, f.calls)
+			}
+		})
+	}
+}
+
+// A batch call whose answer is lost (the action happened, the call failed) gets the real
+// outcome from the states read again, without trying any instance again; stop protection still
+// goes back on after the stop.
+func TestActLostAnswerGetsTheRealOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		action Action
+		call   string
+		want   string
+	}{
+		{ActionTerminate, "TerminateInstances", "i-a=terminated i-p=terminated"},
+		{ActionStop, "StopInstances", "i-a=stopped i-p=stopped"},
+	} {
+		t.Run(string(tc.action), func(t *testing.T) {
+			f := newFakeEC2()
+			f.add("i-a", "us-east-1a", "running")
+			p := f.add("i-p", "us-east-1a", "running")
+			p.protectTerm, p.protectStop = true, true
+			f.loseAnswers = apiErr("InternalError")
+			rs := actor().Act(context.Background(), f, "us-east-1", tc.action, []Target{target("i-a", "us-east-1a"), target("i-p", "us-east-1a")})
+			if got := outcomes(rs); got != tc.want {
+				t.Fatalf("outcomes\n got %s\nwant %s", got, tc.want)
+			}
+			for _, r := range rs {
+				if r.Err != nil {
+					t.Errorf("%s: error %v", r.Instance.ID, r.Err)
+				}
+			}
+			if got := f.called(tc.call); len(got) != 1 {
+				t.Errorf("%s calls %q, want the one batch and no instance tried again", tc.call, got)
+			}
+			if got := f.called("Modify:term=true"); len(got) != 0 {
+				t.Errorf("termination protection turned back on: %q", got)
+			}
+			if want := tc.action == ActionStop; p.protectStop != want {
+				t.Errorf("stop protection on = %v after the %s, want %v", p.protectStop, tc.action, want)
+			}
+		})
+	}
+}
+
+// A document records the read the result holds: an instance tagged since the first read shows
+// its new tags with no missing tags or problems left over from the first read.
+func TestRecordRederivesTheDocumentFromTheSecondRead(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-fixed", "us-east-1a", "running", "created_by=bob", "project=web")
+	f.add("i-worse", "us-east-1a", "running", "project=web")
+	a := actor()
+	first := func(id string, kv ...string) Target {
+		in := Instance{ID: id, Region: "us-east-1", AvailabilityZone: "us-east-1a", State: "running", LaunchTime: now.Add(-time.Hour), Tags: tags(kv...)}
+		return Target{Instance: in, Decision: Decide(&in, a.Policy, nil, now)}
+	}
+	ts := []Target{first("i-fixed", "created_by=bob"), first("i-worse", "created_by=bob", "project=web")}
+	if ts[0].Decision.Verdict != Violator {
+		t.Fatalf("first read verdict %s", ts[0].Decision.Verdict)
+	}
+	hdr := document.Header{RunID: "run-1"}
+	docs := []*document.Violator{
+		ViolatorDocument(hdr, &ts[0].Instance, &ts[0].Decision, document.Reported),
+		ViolatorDocument(hdr, &ts[1].Instance, &ts[1].Decision, document.Reported),
+	}
+	docs[0].Creator = "arn:aws:iam::123456789012:user/bob"
+	rs := a.Act(context.Background(), f, "us-east-1", ActionTerminate, ts)
+	for i := range rs {
+		rs[i].Record(docs[i])
+	}
+	fixed := docs[0]
+	if fixed.Outcome != document.NowCompliant || fixed.Verdict != string(Compliant) {
+		t.Errorf("fixed: outcome %s verdict %s", fixed.Outcome, fixed.Verdict)
+	}
+	if strings.Join(fixed.Tags, ",") != "created_by=bob,project=web" || len(fixed.MissingTags) != 0 || len(fixed.Problems) != 0 {
+		t.Errorf("fixed: tags %q missing %q problems %q", fixed.Tags, fixed.MissingTags, fixed.Problems)
+	}
+	if fixed.Creator == "" || fixed.RunID != "run-1" {
+		t.Errorf("fixed: what acting does not know was lost: creator %q run %q", fixed.Creator, fixed.RunID)
+	}
+	worse := docs[1]
+	if worse.Outcome != document.Terminated || strings.Join(worse.MissingTags, ",") != "created_by" || strings.Join(worse.Problems, ",") != "missing created_by" {
+		t.Errorf("worse: outcome %s missing %q problems %q", worse.Outcome, worse.MissingTags, worse.Problems)
 	}
 }

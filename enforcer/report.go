@@ -42,14 +42,18 @@ func ViolatorDocument(h document.Header, in *Instance, d *Decision, outcome docu
 	return v
 }
 
-// Record copies what acting found into the document: the latest read, the outcome, the error,
-// the note and the protection flags as they were.
+// Record copies what acting found into the document: the read the result holds (state, tags and
+// everything decided from them, so a document never shows the second read's tags beside the first
+// read's missing tags), the outcome, the error, the note and the protection flags as they were.
+// What acting does not know, such as the creator, is kept.
 func (r *Result) Record(v *document.Violator) {
-	v.State = r.Instance.State
-	v.Tags = tagStrings(r.Instance.Tags)
 	if r.Decision.Verdict != "" {
-		v.Verdict = string(r.Decision.Verdict)
+		d := ViolatorDocument(v.Header, &r.Instance, &r.Decision, r.Outcome)
+		v.AvailabilityZone, v.Tags, v.Age, v.LaunchTime = d.AvailabilityZone, d.Tags, d.Age, d.LaunchTime
+		v.Verdict, v.MissingTags, v.InvalidTags, v.Problems = d.Verdict, d.MissingTags, d.InvalidTags, d.Problems
+		v.UnknownIAMUsers, v.ManagedBy, v.ExemptionError, v.Reason = d.UnknownIAMUsers, d.ManagedBy, d.ExemptionError, d.Reason
 	}
+	v.State = r.Instance.State
 	v.Outcome = r.Outcome
 	if r.Err != nil {
 		v.Error = r.Err.Error()
