@@ -1,8 +1,8 @@
 // Package faultproxy is a fault-injecting reverse proxy for integration
 // tests: it sits on a free loopback port in front of moto and produces the
 // failures moto cannot (throttling, 5xx, empty or tag-less DescribeInstances
-// listings, one instance refusing to terminate, dropped connections,
-// latency). Point the SDK at Proxy.URL instead of moto's URL.
+// listings, one instance refusing to terminate, an action whose answer is
+// lost, dropped connections, latency). Point the SDK at Proxy.URL instead of moto's URL.
 //
 //	srv := mototest.Shared(t)
 //	p := faultproxy.Start(t, srv.URL)

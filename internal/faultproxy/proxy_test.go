@@ -361,6 +361,26 @@ func TestRewrite(t *testing.T) {
 	}
 }
 
+func TestAfterForward(t *testing.T) {
+	p, cfg, direct := setup(t, "us-west-2")
+	ids := mototest.RunInstance(t, direct, mototest.Spec{Count: 2})
+	rule := p.Add(faultproxy.Rule{Service: "ec2", Action: "TerminateInstances", Match: faultproxy.InstanceID(ids[0]),
+		Respond: faultproxy.AfterForward(faultproxy.ServerError(500))})
+	_, err := ec2.NewFromConfig(noRetries(cfg)).TerminateInstances(t.Context(), &ec2.TerminateInstancesInput{InstanceIds: ids})
+	if got := errorCode(err); got != "InternalError" || httpStatus(err) != 500 {
+		t.Fatalf("terminating through AfterForward: %v, want InternalError with status 500", err)
+	}
+	// The answer was lost, the action was not: moto terminated both.
+	for _, id := range ids {
+		if got := mototest.State(t, direct, id); got != "terminated" {
+			t.Errorf("%s is %s in moto, want terminated", id, got)
+		}
+	}
+	if rule.Hits() != 1 {
+		t.Errorf("rule hits = %d, want 1", rule.Hits())
+	}
+}
+
 func TestDropConnection(t *testing.T) {
 	p, cfg, _ := setup(t, "us-west-2")
 	p.Add(faultproxy.Rule{Service: "sts", Times: 1, Respond: faultproxy.DropConnection()})

@@ -105,6 +105,18 @@ func Rewrite(fn func(body []byte) []byte) Responder {
 	}
 }
 
+// AfterForward forwards the request, throws the answer away and answers with
+// then instead: the call happened upstream, its answer was lost on the way
+// back. AfterForward(ServerError(500)) on TerminateInstances terminates the
+// instances in moto and tells the client the call failed, as AWS can when a
+// 5xx or a broken connection follows the action.
+func AfterForward(then Responder) Responder {
+	return func(w http.ResponseWriter, r *Request) {
+		r.Forward(&recorder{header: make(http.Header)})
+		then(w, r)
+	}
+}
+
 // DropConnection closes the client's connection without answering, as a
 // network failure or a crashed load balancer would. The SDK sees an
 // unexpected EOF.
