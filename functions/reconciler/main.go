@@ -3,9 +3,12 @@
 // `awsaudit sweep`. This file only wires: settings from the environment (internal/config), the
 // policy and Elasticsearch credentials by name, AWS clients, the sink, JSON logs, a summary log
 // line with counts per region and outcome, and CloudWatch embedded-metric lines. It watches its
-// remaining time: no region is started once less than the time reserve is left, what it has is
-// written, and the regions it did not reach are reported. Documents Elasticsearch does not take
-// are spooled to the enforcer's queue, which writes them later.
+// remaining time: no region is started once less than the time reserve is left, listing and
+// acting stop halfway through it, what it has is written until spoolReserve before the deadline,
+// and the regions it did not reach are reported. Documents Elasticsearch does not take by then
+// are spooled to the enforcer's queue, which writes them later, or, without a queue or when
+// spooling fails too, logged in full ("DOCUMENT NOT WRITTEN"); the summary and the metrics are
+// logged in every case, before Lambda stops the function.
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	"github.com/awsaudit/awsaudit/functions/internal/lambdaboot"
 	"github.com/awsaudit/awsaudit/internal/config"
 	"github.com/awsaudit/awsaudit/internal/document"
+	"github.com/awsaudit/awsaudit/internal/essink"
 	"github.com/awsaudit/awsaudit/internal/logkey"
 	"github.com/awsaudit/awsaudit/internal/metrics"
 	"github.com/awsaudit/awsaudit/reconciler"
@@ -38,6 +42,40 @@ func main() {
 	lambda.Start(r.Handle)
 }
 
+// The end of an invocation, before Lambda stops the function at its deadline: the documents'
+// write ends spoolReserve before it, which leaves the time to spool on the queue what
+// Elasticsearch did not take; spooling ends logReserve before it, which leaves the time to log
+// in full the documents not spooled, the summary and the metrics. config.MinTimeReserve (30 s)
+// keeps the write's end after the sweep's stop (halfway through the reserve).
+const (
+	spoolReserve = 10 * time.Second
+	logReserve   = 3 * time.Second
+)
+
+// The Elasticsearch sink's patience in the reconciler. The write has from the end of the sweep
+// to spoolReserve before the deadline: at least half the time reserve less spoolReserve (80 s
+// with the default 180 s reserve), usually much more. One attempt is bounded to 10 s (a _bulk
+// of 500 documents takes far less on a healthy cluster) and a request is tried three times with
+// short waits, about 36 s at worst, where the CLI's defaults (30 s, five attempts, waits up to
+// 10 s) take about 150 s for one request to an Elasticsearch that accepts connections and never
+// answers. The write's deadline bounds the whole write whatever the sink does; this bounds one
+// request, so that a hung cluster is given up while there is time to spool.
+const (
+	sweepSinkTimeout      = 10 * time.Second
+	sweepSinkRetryMax     = 2
+	sweepSinkItemRetryMax = 2
+	sweepSinkRetryWaitMin = 200 * time.Millisecond
+	sweepSinkRetryWaitMax = 2 * time.Second
+)
+
+// sweepSink sizes the Elasticsearch sink for the reconciler's invocations.
+func sweepSink(c *essink.Config) {
+	c.Timeout = sweepSinkTimeout
+	c.RetryMax = sweepSinkRetryMax
+	c.ItemRetryMax = sweepSinkItemRetryMax
+	c.RetryWaitMin, c.RetryWaitMax = sweepSinkRetryWaitMin, sweepSinkRetryWaitMax
+}
+
 // runner runs one sweep per invocation.
 type runner struct {
 	sweeper  *reconciler.Sweeper
@@ -50,7 +88,7 @@ type runner struct {
 
 // setup builds the runner from the environment.
 func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slog.Logger, level *slog.LevelVar) (*runner, error) {
-	env, err := lambdaboot.Boot(ctx, "reconciler", getenv, stdout, log, level, nil)
+	env, err := lambdaboot.Boot(ctx, "reconciler", getenv, stdout, log, level, nil, sweepSink)
 	if err != nil {
 		return nil, err
 	}
@@ -87,12 +125,17 @@ func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slo
 // could be neither written nor spooled; unverified and unreached regions are metrics and alarms.
 func (r *runner) Handle(ctx context.Context, _ json.RawMessage) (*reconciler.Summary, error) {
 	sw := *r.sweeper
+	spoolCtx := ctx
 	if deadline, ok := ctx.Deadline(); ok {
 		// No region is started in the last reserve; listing and acting stop halfway through it,
-		// which leaves the rest for writing (or spooling) the documents.
-		startBy, stopBy := deadline.Add(-r.reserve), deadline.Add(-r.reserve/2)
+		// writing spoolReserve before the deadline, spooling logReserve before it.
+		startBy, stopBy, writeBy := deadline.Add(-r.reserve), deadline.Add(-r.reserve/2), deadline.Add(-spoolReserve)
 		sw.StartBy = func() time.Time { return startBy }
 		sw.StopBy = func() time.Time { return stopBy }
+		sw.WriteBy = func() time.Time { return writeBy }
+		var cancel context.CancelFunc
+		spoolCtx, cancel = context.WithDeadline(ctx, deadline.Add(-logReserve))
+		defer cancel()
 	}
 	rep, err := sw.Run(ctx)
 	if err != nil {
@@ -104,7 +147,7 @@ func (r *runner) Handle(ctx context.Context, _ json.RawMessage) (*reconciler.Sum
 	if rep.WriteErr != nil {
 		unwritten := document.Unwritten(rep.WriteErr, rep.Documents)
 		notWritten = len(unwritten)
-		if runErr = r.spool(ctx, rep.RunID, unwritten); runErr == nil {
+		if runErr = r.spool(spoolCtx, rep.RunID, unwritten); runErr == nil {
 			spooled = notWritten
 		}
 	}

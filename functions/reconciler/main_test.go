@@ -77,7 +77,7 @@ func TestReconcilerUnderEmulator(t *testing.T) {
 	env := func(vars ...string) []string {
 		return lambdatest.Env(srv, proxy.URL, append([]string{
 			"AWSAUDIT_POLICY=" + policy, "AWSAUDIT_REGIONS=us-east-1,us-west-2,eu-west-1", "AWSAUDIT_QUEUE_URL=" + queueURL,
-			"AWS_LAMBDA_FUNCTION_TIMEOUT=120", "AWSAUDIT_TIME_RESERVE_SECONDS=10",
+			"AWS_LAMBDA_FUNCTION_TIMEOUT=120", "AWSAUDIT_TIME_RESERVE_SECONDS=30",
 		}, vars...)...)
 	}
 	summaryOf := func(t *testing.T, body []byte) reconciler.Summary {
@@ -161,23 +161,81 @@ func TestReconcilerUnderEmulator(t *testing.T) {
 		if m := emf(t, waitFor(t, emu, `"message":"sweep summary"`)); m["DocumentWriteFailures"] != float64(s.Spooled) {
 			t.Errorf("EMF DocumentWriteFailures = %v, want %d", m["DocumentWriteFailures"], s.Spooled)
 		}
-		got := 0
-		deadline := time.Now().Add(10 * time.Second)
-		for got < s.Spooled && time.Now().Before(deadline) {
-			out, err := sqs.NewFromConfig(east).ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, msg := range out.Messages {
-				m, err := enforcer.ParseMessage(aws.ToString(msg.Body))
-				if err != nil || m.Kind != enforcer.KindDocuments || m.Documents.RunID != s.RunID {
-					t.Fatalf("queue message %s: %v", aws.ToString(msg.Body), err)
-				}
-				got += len(m.Documents.Documents)
-			}
-		}
-		if got != s.Spooled {
+		if got := spooled(t, sqs.NewFromConfig(east), queueURL, s.RunID, s.Spooled); got != s.Spooled {
 			t.Fatalf("%d documents on the queue, %d spooled", got, s.Spooled)
 		}
 	})
+
+	// An Elasticsearch that accepts connections and never answers: the write gives up before
+	// the deadline (less the spool margin), and the documents are spooled, the summary and the
+	// metrics logged, and the summary returned, all before Lambda would stop the function (the
+	// emulator answers a timeout instead of the summary). The reserve, at its 30 s minimum, is
+	// longer than this short timeout: no region is started, and the rollup is the document.
+	slowES := func(t *testing.T) *estest.Server {
+		es := estest.Start(t)
+		es.SetLatency(10 * time.Minute)
+		return es
+	}
+	short := []string{"AWSAUDIT_REGIONS=us-east-1", "AWS_LAMBDA_FUNCTION_TIMEOUT=16", "AWSAUDIT_TIME_RESERVE_SECONDS=30"}
+
+	t.Run("Elasticsearch slow past the deadline: documents spooled in time", func(t *testing.T) {
+		es := slowES(t)
+		emu := lambdatest.StartEmulator(t, rie, bootstrap, env(append(short, "AWSAUDIT_ES_URL="+es.URL)...))
+		s := summaryOf(t, emu.Invoke(t, map[string]any{}))
+		if s.Spooled == 0 {
+			t.Fatalf("nothing spooled: %+v", s)
+		}
+		if m := emf(t, waitFor(t, emu, `"message":"sweep summary"`)); m["DocumentWriteFailures"] != float64(s.Spooled) {
+			t.Errorf("EMF DocumentWriteFailures = %v, want %d", m["DocumentWriteFailures"], s.Spooled)
+		}
+		if got := spooled(t, sqs.NewFromConfig(east), queueURL, s.RunID, s.Spooled); got != s.Spooled {
+			t.Fatalf("%d documents on the queue, %d spooled", got, s.Spooled)
+		}
+	})
+
+	t.Run("Elasticsearch slow past the deadline, no queue: documents logged in time", func(t *testing.T) {
+		es := slowES(t)
+		emu := lambdatest.StartEmulator(t, rie, bootstrap, env(append(short, "AWSAUDIT_ES_URL="+es.URL, "AWSAUDIT_QUEUE_URL=")...))
+		// The invocation fails (Lambda's Errors metric) for the documents kept only in the log.
+		if body := string(emu.Invoke(t, map[string]any{})); !strings.Contains(body, "no AWSAUDIT_QUEUE_URL to spool them to") {
+			t.Fatalf("response %s", body)
+		}
+		out := waitFor(t, emu, `"message":"sweep summary"`)
+		if m := emf(t, out); m["DocumentWriteFailures"] != 1.0 {
+			t.Errorf("EMF DocumentWriteFailures = %v, want 1", m["DocumentWriteFailures"])
+		}
+		logged := false
+		for line := range strings.Lines(out) {
+			logged = logged || strings.Contains(line, `"message":"DOCUMENT NOT WRITTEN: kept only in this log"`) &&
+				strings.Contains(line, `"index":"aws-tag-audit"`) && strings.Contains(line, `"body":"{`)
+		}
+		if !logged {
+			t.Errorf("the rollup is not in the log in full:\n%s", out)
+		}
+	})
+}
+
+// spooled returns how many documents of run the queue holds, waiting for want at most 10 s, and
+// deletes the messages it read.
+func spooled(t *testing.T, client *sqs.Client, queueURL, run string, want int) int {
+	t.Helper()
+	got := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for got < want && time.Now().Before(deadline) {
+		out, err := client.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range out.Messages {
+			m, err := enforcer.ParseMessage(aws.ToString(msg.Body))
+			if err != nil || m.Kind != enforcer.KindDocuments || m.Documents.RunID != run {
+				t.Fatalf("queue message %s: %v", aws.ToString(msg.Body), err)
+			}
+			got += len(m.Documents.Documents)
+			if _, err := client.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(queueURL), ReceiptHandle: msg.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return got
 }
