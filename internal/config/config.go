@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -132,8 +133,15 @@ func RedactURL(raw string) string {
 // Getenv reads one variable; os.Getenv in production, a map in tests.
 type Getenv func(string) string
 
-// LoadES reads the Elasticsearch settings.
+// LoadES reads the Elasticsearch settings and checks them (Check).
 func LoadES(getenv Getenv) (ES, error) {
+	e := ReadES(getenv)
+	return e, e.Check(EnvESURL, EnvAuditIndex+", "+EnvViolatorIndex)
+}
+
+// ReadES reads the Elasticsearch settings without checking them, for a caller that replaces
+// some (the CLI's flags) before it calls Check.
+func ReadES(getenv Getenv) ES {
 	e := ES{
 		URL:       strings.TrimSpace(getenv(EnvESURL)),
 		APIKey:    getenv(EnvESAPIKey),
@@ -150,10 +158,20 @@ func LoadES(getenv Getenv) (ES, error) {
 	if v := getenv(EnvViolatorIndex); v != "" {
 		e.Indices.Violator = v
 	}
+	return e
+}
+
+// Check returns every problem of the settings, joined; urlFrom and indicesFrom name where the URL
+// and the index names came from (variables or flags), for the messages.
+func (e ES) Check(urlFrom, indicesFrom string) error {
 	var errs []error
 	if e.URL != "" {
 		if err := CheckESURL(e.URL); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", EnvESURL, err))
+			errs = append(errs, fmt.Errorf("%s: %w", urlFrom, err))
+		} else if creds := e.credentialSources(); len(creds) > 0 {
+			if err := CheckPlainHTTP(e.URL); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w (credentials from %s)", urlFrom, err, strings.Join(creds, ", ")))
+			}
 		}
 	}
 	if (e.Username == "") != (e.Password == "") {
@@ -163,9 +181,53 @@ func LoadES(getenv Getenv) (ES, error) {
 		errs = append(errs, fmt.Errorf("set one of %s and %s", EnvESSecretSSM, EnvESSecretID))
 	}
 	if err := CheckIndices(e.Indices); err != nil {
-		errs = append(errs, fmt.Errorf("%s, %s: %w", EnvAuditIndex, EnvViolatorIndex, err))
+		errs = append(errs, fmt.Errorf("%s: %w", indicesFrom, err))
 	}
-	return e, errors.Join(errs...)
+	return errors.Join(errs...)
+}
+
+// credentialSources names where the settings hold or will read credentials.
+func (e ES) credentialSources() []string {
+	var out []string
+	if u, err := url.Parse(e.URL); err == nil && u.User != nil {
+		out = append(out, "the URL's user info")
+	}
+	for _, c := range []struct {
+		set  bool
+		name string
+	}{
+		{e.APIKey != "", EnvESAPIKey},
+		{e.Username != "" || e.Password != "", EnvESUsername + "/" + EnvESPassword},
+		{e.SecretSSM != "", EnvESSecretSSM},
+		{e.SecretID != "", EnvESSecretID},
+	} {
+		if c.set {
+			out = append(out, c.name)
+		}
+	}
+	return out
+}
+
+// CheckPlainHTTP refuses a plain http:// URL to another machine, for a caller that would send
+// credentials to it: they would cross the network readable by anyone on the way. Plain http to
+// this machine's loopback (localhost, 127.0.0.0/8, ::1) is allowed: the traffic stays on the
+// machine (tests, the demo, a local tunnel). A URL that does not parse is left to CheckESURL.
+func CheckPlainHTTP(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || isLoopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("%s is plain http: the Elasticsearch credentials would cross the network unencrypted; "+
+		"use https (with a CA file for a private CA), or plain http only to this machine (localhost, 127.0.0.0/8, ::1)", RedactURL(raw))
+}
+
+// isLoopback reports whether host names this machine's loopback interface.
+func isLoopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // CheckESURL refuses a URL that is not http(s)://host[:port][/path].

@@ -127,3 +127,62 @@ func TestCheckIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialsOverPlainHTTP: credentials, or a secret to read them from, with a plain http URL
+// to another machine are refused, naming the URL's source, the problem and where the credentials
+// come from; plain http to the loopback, https, and plain http without credentials are accepted.
+func TestCredentialsOverPlainHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want []string // fragments of the error; none when accepted
+	}{
+		{"api key", map[string]string{EnvESURL: "http://es.example.com:9200", EnvESAPIKey: "a2V5"},
+			[]string{EnvESURL + ": http://es.example.com:9200 is plain http", "would cross the network unencrypted", "credentials from " + EnvESAPIKey}},
+		{"basic auth", map[string]string{EnvESURL: "http://10.1.2.3:9200", EnvESUsername: "u", EnvESPassword: "hunter2"},
+			[]string{"is plain http", EnvESUsername + "/" + EnvESPassword}},
+		{"user info", map[string]string{EnvESURL: "http://u:hunter2@es.example.com"}, []string{"is plain http", "the URL's user info"}},
+		{"secret in SSM", map[string]string{EnvESURL: "http://es.example.com", EnvESSecretSSM: "/awsaudit/es"}, []string{"is plain http", EnvESSecretSSM}},
+		{"secret in Secrets Manager", map[string]string{EnvESURL: "http://es.example.com", EnvESSecretID: "awsaudit/es"}, []string{"is plain http", EnvESSecretID}},
+		{"no credentials", map[string]string{EnvESURL: "http://es.example.com:9200"}, nil},
+		{"https", map[string]string{EnvESURL: "https://es.example.com:9243", EnvESAPIKey: "a2V5"}, nil},
+		{"localhost", map[string]string{EnvESURL: "http://localhost:9200", EnvESAPIKey: "a2V5"}, nil},
+		{"127.0.0.0/8", map[string]string{EnvESURL: "http://127.10.0.1:9200", EnvESAPIKey: "a2V5"}, nil},
+		{"::1", map[string]string{EnvESURL: "http://[::1]:9200", EnvESAPIKey: "a2V5"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadES(env(tc.env))
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("LoadES: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("LoadES accepted credentials over plain http")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// TestCheckNamesTheSources: Check names the settings after where they came from, so a caller
+// that replaced them (the CLI's flags) checks the values in effect and names its own sources.
+func TestCheckNamesTheSources(t *testing.T) {
+	e := ReadES(env(map[string]string{EnvESURL: "ftp://es", EnvAuditIndex: "Audit"}))
+	err := e.Check("--es-url", "--audit-index")
+	if err == nil || !strings.Contains(err.Error(), `--es-url: "ftp://es" is not an http(s) URL`) || !strings.Contains(err.Error(), "--audit-index: audit index") {
+		t.Fatalf("Check = %v", err)
+	}
+	e.URL, e.Indices.Audit = "https://es.example.com", "audit"
+	if err := e.Check("--es-url", "--audit-index"); err != nil {
+		t.Fatalf("Check after the bad values were replaced = %v", err)
+	}
+}

@@ -171,6 +171,48 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestCredentialsOverPlainHTTP: New refuses to send credentials over plain http to another
+// machine, saying why and never showing them; plain http without credentials, https, and plain
+// http to the loopback are accepted.
+func TestCredentialsOverPlainHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  essink.Config
+		ok   bool
+	}{
+		{"api key", essink.Config{URL: "http://es.example.com:9200", APIKey: goodKey}, false},
+		{"basic auth", essink.Config{URL: "http://es.example.com:9200", Username: user, Password: goodPassword}, false},
+		{"user info in the URL", essink.Config{URL: "http://" + user + ":" + goodPassword + "@es.example.com:9200"}, false},
+		{"private address", essink.Config{URL: "http://10.0.0.5:9200", APIKey: goodKey}, false},
+		{"no credentials", essink.Config{URL: "http://es.example.com:9200"}, true},
+		{"https", essink.Config{URL: "https://es.example.com:9243", APIKey: goodKey}, true},
+		{"localhost", essink.Config{URL: "http://localhost:9200", APIKey: goodKey}, true},
+		{"127.0.0.0/8", essink.Config{URL: "http://127.0.0.2:9200", Username: user, Password: goodPassword}, true},
+		{"::1", essink.Config{URL: "http://[::1]:9200", APIKey: goodKey}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := essink.New(tc.cfg)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				s.Close()
+				return
+			}
+			if err == nil {
+				s.Close()
+				t.Fatal("New accepted credentials over plain http")
+			}
+			if !strings.Contains(err.Error(), "is plain http: the Elasticsearch credentials would cross the network unencrypted") || !strings.Contains(err.Error(), "use https") {
+				t.Errorf("New = %v, want the problem named", err)
+			}
+			if strings.Contains(err.Error(), goodPassword) || strings.Contains(err.Error(), goodKey) {
+				t.Errorf("the error shows a credential: %v", err)
+			}
+		})
+	}
+}
+
 // TestOpen: Open installs the templates; when Elasticsearch is unreachable it warns and returns
 // the sink, which installs them before its first write; refused credentials are an error.
 func TestOpen(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
+	"github.com/awsaudit/awsaudit/internal/config"
 	"github.com/awsaudit/awsaudit/internal/document"
 	"github.com/awsaudit/awsaudit/internal/logkey"
 )
@@ -39,7 +40,8 @@ type Sink struct {
 var _ document.Sink = (*Sink)(nil)
 
 // New returns a sink for c. It checks the URL and reads the CA file but does not contact
-// Elasticsearch (Open does).
+// Elasticsearch (Open does). Credentials are refused over plain http to another machine
+// (config.CheckPlainHTTP).
 func New(c Config) (*Sink, error) {
 	c = c.withDefaults()
 	u, err := url.Parse(c.URL)
@@ -54,6 +56,11 @@ func New(c Config) (*Sink, error) {
 			c.Password, _ = u.User.Password()
 		}
 		u.User = nil
+	}
+	if c.APIKey != "" || c.Username != "" || c.Password != "" {
+		if err := config.CheckPlainHTTP(c.URL); err != nil {
+			return nil, fmt.Errorf("not sending credentials to Elasticsearch: %w", err)
+		}
 	}
 	red := newRedactor(c.APIKey, c.Username, c.Password)
 	tr, err := newTransport(c, red)
