@@ -191,14 +191,13 @@ func (f *outputFlags) registerLogLevel(fs *flag.FlagSet) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "progress on stderr as text or json lines")
 }
 
-// es returns the Elasticsearch settings: the environment, with flags over it.
+// es returns the Elasticsearch settings: the environment, with flags over it, checked once the
+// flags are applied (a flag replaces a bad value from the environment, and its own is named).
 func (f *outputFlags) es(getenv config.Getenv) (config.ES, error) {
-	es, err := config.LoadES(getenv)
+	es := config.ReadES(getenv)
+	urlFrom, indicesFrom := config.EnvESURL, config.EnvAuditIndex+", "+config.EnvViolatorIndex
 	if f.esURL != "" {
-		es.URL = f.esURL
-		if uerr := config.CheckESURL(es.URL); uerr != nil {
-			err = errors.Join(err, fmt.Errorf("--es-url: %w", uerr))
-		}
+		es.URL, urlFrom = f.esURL, "--es-url"
 	}
 	if f.esCAFile != "" {
 		es.CAFile = f.esCAFile
@@ -210,16 +209,9 @@ func (f *outputFlags) es(getenv config.Getenv) (config.ES, error) {
 		es.Indices.Violator = f.violatorIndex
 	}
 	if f.auditIndex != "" || f.violatorIndex != "" {
-		err = errors.Join(err, prefixErr("--audit-index, --violator-index", config.CheckIndices(es.Indices)))
+		indicesFrom = "--audit-index, --violator-index (or " + indicesFrom + ")"
 	}
-	return es, err
-}
-
-func prefixErr(prefix string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", prefix, err)
+	return es, es.Check(urlFrom, indicesFrom)
 }
 
 // awsFlags are the AWS connection flags.

@@ -33,7 +33,10 @@ type spoolFile struct {
 // (exit 2) naming the file and line, as does a document for an index whose template this run
 // does not install (--audit-index and --violator-index must name the sweep's indices), and
 // credentials Elasticsearch refuses. Elasticsearch unreachable stops it too, with every file left
-// as it is (exit 4). Then, file by file:
+// as it is (exit 4). Then, file by file, as below, until a file fails because Elasticsearch has
+// become unavailable (or refuses the credentials, or the command is interrupted): that file is
+// dealt with as below, and the files after it are left as they are, named (exit 4), rather
+// than each waiting out the retries again:
 //   - every document landed: the file is renamed FILE.shipped, so a later `ship *.ndjson` skips
 //     it and the record of what was sent stays (renamed, not removed);
 //   - some documents were rejected (Elasticsearch refused them as they are, a mapping or parsing
@@ -113,10 +116,27 @@ func runShip(ctx context.Context, args []string, env Env) int {
 		}
 		return refuse(env.Stderr, esHint(err))
 	}
-	for _, f := range files {
-		shipFile(ctx, sink, f, env.Stdout, &out)
-	}
+	shipFiles(ctx, sink, files, env.Stdout, &out)
 	return out.print(env.Stderr)
+}
+
+// shipFiles ships the files in turn (shipFile) until one fails for a cause the next would fail
+// for too (stopCause); the files after it are named and left as they are.
+func shipFiles(ctx context.Context, sink document.Sink, files []spoolFile, stdout io.Writer, out *outcome) {
+	for i, f := range files {
+		cause := shipFile(ctx, sink, f, stdout, out)
+		if cause == nil {
+			continue
+		}
+		if rest := files[i+1:]; len(rest) > 0 {
+			paths := make([]string, len(rest))
+			for j, r := range rest {
+				paths[j] = r.path
+			}
+			out.add(ExitFailed, "stopped after %s (%v): not sent, left as they are (ship them again later): %s", f.path, cause, strings.Join(paths, ", "))
+		}
+		return
+	}
 }
 
 // readSpool reads and checks one spool file.
@@ -160,10 +180,12 @@ func checkIndices(files []spoolFile, idx document.Indices) error {
 	return errors.Join(errs...)
 }
 
-// shipFile writes one file's documents and deals with the file as runShip describes.
-func shipFile(ctx context.Context, sink document.Sink, f spoolFile, stdout io.Writer, out *outcome) {
+// shipFile writes one file's documents and deals with the file as runShip describes. It returns
+// why the files after it should not be tried (stopCause), or nil.
+func shipFile(ctx context.Context, sink document.Sink, f spoolFile, stdout io.Writer, out *outcome) (stop error) {
 	err := sink.Write(ctx, f.docs)
 	refused, retry := splitFailures(err, f.docs)
+	stop = stopCause(ctx, retry)
 	landed := len(f.docs) - len(refused.Failed) - len(retry.Failed)
 	fmt.Fprintf(stdout, "%s: %d of %d document(s) landed\n", f.path, landed, len(f.docs))
 	for _, r := range refused.Failed {
@@ -175,11 +197,11 @@ func shipFile(ctx context.Context, sink document.Sink, f spoolFile, stdout io.Wr
 		} else if shipped != f.path {
 			fmt.Fprintf(stdout, "%s: renamed to %s\n", f.path, shipped)
 		}
-		return
+		return stop
 	}
 	if landed == 0 && len(refused.Failed) == 0 {
 		out.add(ExitFailed, "%s: %v; the file is left as it is (ship it again later)", f.path, err)
-		return
+		return stop
 	}
 	var rest string
 	if len(retry.Failed) > 0 {
@@ -188,7 +210,7 @@ func shipFile(ctx context.Context, sink document.Sink, f spoolFile, stdout io.Wr
 		if serr != nil {
 			out.add(ExitFailed, "%s: %v; and writing the %d document(s) to send again to a new spool file failed (%v), so the file is left as it is (shipping it again lands each document once)",
 				f.path, err, len(retry.Failed), serr)
-			return
+			return stop
 		}
 	}
 	shipped, rerr := markShipped(f.path)
@@ -209,6 +231,26 @@ func shipFile(ctx context.Context, sink document.Sink, f spoolFile, stdout io.Wr
 	if len(retry.Failed) > 0 {
 		out.add(ExitFailed, "%s: %v; %d document(s) spooled to %s (send them later with: awsaudit ship %s)", f.path, retry, len(retry.Failed), rest, rest)
 	}
+	return stop
+}
+
+// stopCause says why documents that may land later (retry) were not written when the cause
+// would fail the next file the same way: the command was interrupted, Elasticsearch is
+// unavailable (unreachable, or still answering 429 or 5xx after the retries), or it refuses
+// the credentials; nil otherwise.
+func stopCause(ctx context.Context, retry *document.WriteError) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, f := range retry.Failed {
+		switch {
+		case errors.Is(f.Err, essink.ErrUnavailable):
+			return essink.ErrUnavailable
+		case essink.IsAuth(f.Err):
+			return errors.New("Elasticsearch refused the credentials")
+		}
+	}
+	return nil
 }
 
 // splitFailures sorts the documents err says were not written into those Elasticsearch rejected

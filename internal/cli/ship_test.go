@@ -481,6 +481,8 @@ func TestShip(t *testing.T) {
 			{nil, []string{shipped}, "already shipped (it is now " + shipped + ".shipped)"},
 			{map[string]string{config.EnvESURL: ""}, []string{shipped + ".shipped"}, "give --es-url URL or set AWSAUDIT_ES_URL"},
 			{nil, []string{"--es-url", "ftp://x", shipped + ".shipped"}, "--es-url"},
+			{map[string]string{config.EnvESAPIKey: "a2V5"}, []string{"--es-url", "http://es.example.com:9200", shipped + ".shipped"},
+				"--es-url: http://es.example.com:9200 is plain http: the Elasticsearch credentials would cross the network unencrypted"},
 			{nil, []string{shipped + ".shipped", "--es-url", srv.URL}, `"--es-url" after a spool file: flags go before the spool files`},
 		} {
 			code, _, stderr := ship(t, context.Background(), srv, c.env, c.args...)
@@ -488,6 +490,17 @@ func TestShip(t *testing.T) {
 				t.Errorf("ship %v: exit %d, stderr %q, want %q", c.args, code, stderr, c.want)
 			}
 		}
+	})
+
+	t.Run("--es-url replaces a bad AWSAUDIT_ES_URL", func(t *testing.T) {
+		srv := estest.Start(t)
+		docs := sweepDocs(t, "run-1", 1)
+		path := spoolOf(t, t.TempDir(), "run-1", docs)
+		code, _, stderr := ship(t, context.Background(), srv, map[string]string{config.EnvESURL: "not a url"}, "--es-url", srv.URL, path)
+		if code != ExitOK || strings.Contains(stderr, config.EnvESURL) {
+			t.Fatalf("ship: exit %d, stderr %q", code, stderr)
+		}
+		assertLandedOnce(t, srv, docs)
 	})
 
 	t.Run("credentials refused: exit 2, the key not shown", func(t *testing.T) {
@@ -518,6 +531,129 @@ func TestShip(t *testing.T) {
 			t.Fatalf("ship with the CA: exit %d", code)
 		}
 	})
+}
+
+// TestShipStopsWhenElasticsearchBecomesUnavailable: Elasticsearch becoming unavailable while ship
+// works through its files stops it after the file that met the outage, which is dealt with as
+// any file is; the files after it are named, left as they are and not sent, and ship lands
+// everything later, once each.
+func TestShipStopsWhenElasticsearchBecomesUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault func(srv *estest.Server, first []document.Document)
+		// sent is how many of the first file's documents landed before the outage.
+		sent int
+	}{
+		{"from the first request", func(srv *estest.Server, _ []document.Document) {
+			srv.FailNextOn("/_bulk", essink.DefaultRetryMax+1, http.StatusServiceUnavailable)
+		}, 0},
+		{"midway through the first file", func(srv *estest.Server, first []document.Document) {
+			// The first batch (two documents) lands; the connections are then cut.
+			srv.RejectItems(func(_, id string, _ map[string]any) *estest.ItemError {
+				if id == first[1].ID {
+					srv.Down()
+				}
+				return nil
+			})
+		}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := estest.Start(t)
+			sink, err := essink.New(essink.Config{URL: srv.URL, RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond, BatchDocs: 2,
+				Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			if err := sink.EnsureTemplates(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			docs := [][]document.Document{sweepDocs(t, "run-1", 3), sweepDocs(t, "run-2", 1), sweepDocs(t, "run-3", 1)}
+			var (
+				files  []spoolFile
+				before [][]byte
+			)
+			for i, d := range docs {
+				f, err := readSpool(spoolOf(t, dir, fmt.Sprintf("run-%d", i+1), d))
+				if err != nil {
+					t.Fatal(err)
+				}
+				files = append(files, f)
+				data, _ := os.ReadFile(f.path)
+				before = append(before, data)
+			}
+			tc.fault(srv, docs[0])
+
+			var (
+				out            outcome
+				stdout, stderr bytes.Buffer
+			)
+			shipFiles(context.Background(), sink, files, &stdout, &out)
+			code := out.print(&stderr)
+			t.Logf("stdout:\n%sstderr:\n%s", stdout.String(), stderr.String())
+			if code != ExitFailed {
+				t.Fatalf("exit %d, want %d", code, ExitFailed)
+			}
+			want := fmt.Sprintf("stopped after %s (%v): not sent, left as they are (ship them again later): %s, %s",
+				files[0].path, essink.ErrUnavailable, files[1].path, files[2].path)
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("stderr lacks %q", want)
+			}
+			for i := 1; i < len(files); i++ {
+				if data, err := os.ReadFile(files[i].path); err != nil || !bytes.Equal(data, before[i]) {
+					t.Errorf("%s was changed (%v)", files[i].path, err)
+				}
+				if strings.Contains(stdout.String(), files[i].path) {
+					t.Errorf("%s was shipped:\n%s", files[i].path, stdout.String())
+				}
+				for _, d := range docs[i] {
+					if _, ok := srv.Doc(d.Index, d.ID); ok {
+						t.Errorf("%s/%s of %s landed", d.Index, d.ID, files[i].path)
+					}
+				}
+			}
+
+			// The first file as ship deals with any file: left as it is when nothing landed, else
+			// renamed, with what did not land in a new spool file.
+			rest := files[1:]
+			if tc.sent == 0 {
+				if data, _ := os.ReadFile(files[0].path); !bytes.Equal(data, before[0]) {
+					t.Errorf("%s was changed though nothing landed", files[0].path)
+				}
+				if n := srv.CountRequests(http.MethodPost, "/_bulk"); n != essink.DefaultRetryMax+1 {
+					t.Errorf("%d _bulk requests, want the first file's %d attempts only", n, essink.DefaultRetryMax+1)
+				}
+				rest = files
+			} else {
+				m := spooledTo.FindStringSubmatch(stderr.String())
+				if m == nil || exists(files[0].path) || !exists(files[0].path+".shipped") {
+					t.Fatalf("the first file was not renamed with its rest spooled:\n%s", stderr.String())
+				}
+				if got := readSpoolDocs(t, m[1]); !reflect.DeepEqual(got, docs[0][tc.sent:]) {
+					t.Errorf("the new spool holds %d document(s), want the %d not sent", len(got), len(docs[0])-tc.sent)
+				}
+				f, err := readSpool(m[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				rest = append([]spoolFile{f}, rest...)
+			}
+
+			srv.RejectItems(nil)
+			srv.Up()
+			var again outcome
+			shipFiles(context.Background(), sink, rest, io.Discard, &again)
+			if code := again.print(&stderr); code != ExitOK {
+				t.Fatalf("shipping the rest: exit %d\n%s", code, stderr.String())
+			}
+			var all []document.Document
+			for _, d := range docs {
+				all = append(all, d...)
+			}
+			assertLandedOnce(t, srv, all)
+		})
+	}
 }
 
 // TestSweepRefusesRefusedCredentials: Elasticsearch refusing the credentials stops a sweep before
