@@ -135,16 +135,21 @@ func (d *CloudTrailDetail) InstanceIDs() ([]string, error) {
 type Caller struct {
 	// Type is userIdentity.type (IAMUser, AssumedRole, FederatedUser, AWSService, Root, …).
 	Type string `json:"type"`
-	// Name is how documents name the caller: the IAM user name; role/session for an assumed
-	// role; the federated user's name; the service (autoscaling.amazonaws.com) for a service.
-	Name      string `json:"name"`
+	// Name is how documents name the caller: the service (autoscaling.amazonaws.com) when an
+	// AWS service made the call (invokedBy); otherwise the IAM user name, role/session for an
+	// assumed role, or the federated user's name.
+	Name string `json:"name"`
+	// ARN is userIdentity.arn: for a service's call, the role session it used (Auto Scaling's
+	// assumed-role/AWSServiceRoleForAutoScaling/AutoScaling).
 	ARN       string `json:"arn,omitempty"`
 	AccountID string `json:"account_id,omitempty"`
 	// UserNames are the names a created_by tag naming this caller would carry: the IAM user;
 	// the session name of an assumed role (people's sessions carry their names); the federated
-	// user's name and the IAM user that issued its credentials. None for services and root.
+	// user's name and the IAM user that issued its credentials. None for root and for a call an
+	// AWS service made, whatever credentials it used: Auto Scaling's session is named
+	// "AutoScaling", which names no person.
 	UserNames []string `json:"user_names,omitempty"`
-	// InvokedBy is the AWS service that made the call on the caller's behalf.
+	// InvokedBy is the AWS service that made the call (userIdentity.invokedBy).
 	InvokedBy string `json:"invoked_by,omitempty"`
 }
 
@@ -156,7 +161,8 @@ func (c Caller) Matches(value string) bool {
 }
 
 // The userIdentity types awsaudit derives a caller from in a specific way; any other type is
-// named by its user name, ARN or principal id.
+// named by its user name, ARN or principal id. An AWSService caller is named by its invokedBy,
+// as is any call with invokedBy.
 const (
 	IdentityIAMUser       = "IAMUser"
 	IdentityAssumedRole   = "AssumedRole"
@@ -165,22 +171,28 @@ const (
 	IdentityRoot          = "Root"
 )
 
-// CallerOf derives the caller from a userIdentity element.
+// CallerOf derives the caller from a userIdentity element. A call with invokedBy was made by
+// that AWS service, whatever the type says: Auto Scaling launches as an AssumedRole of its
+// service-linked role (session "AutoScaling") invoked by autoscaling.amazonaws.com, other
+// services as AWSService. The caller is then the service, with no user names; the ARN keeps the
+// role session it used.
 func CallerOf(u UserIdentity) Caller {
 	c := Caller{Type: u.Type, ARN: u.ARN, AccountID: u.AccountID, InvokedBy: u.InvokedBy}
 	var issuer *SessionIssuer
 	if u.SessionContext != nil {
 		issuer = u.SessionContext.SessionIssuer
 	}
-	switch u.Type {
-	case IdentityIAMUser:
+	switch {
+	case u.InvokedBy != "":
+		c.Name = u.InvokedBy
+	case u.Type == IdentityIAMUser:
 		name := u.UserName
 		if name == "" {
 			name = arnTail(u.ARN, "user/")
 		}
 		c.Name = name
 		c.UserNames = nonEmpty(name)
-	case IdentityAssumedRole:
+	case u.Type == IdentityAssumedRole:
 		// arn:aws:sts::123456789012:assumed-role/ROLE/SESSION; the principal id is
 		// AROAEXAMPLE:SESSION.
 		role, session, _ := strings.Cut(arnTail(u.ARN, "assumed-role/"), "/")
@@ -192,7 +204,7 @@ func CallerOf(u UserIdentity) Caller {
 		}
 		c.Name = strings.Trim(role+"/"+session, "/")
 		c.UserNames = nonEmpty(session)
-	case IdentityFederatedUser:
+	case u.Type == IdentityFederatedUser:
 		// arn:aws:sts::123456789012:federated-user/NAME, issued by an IAM user.
 		name := arnTail(u.ARN, "federated-user/")
 		if name == "" {
@@ -203,9 +215,7 @@ func CallerOf(u UserIdentity) Caller {
 		if issuer != nil && issuer.Type == IdentityIAMUser && issuer.UserName != "" && !strings.EqualFold(issuer.UserName, name) {
 			c.UserNames = append(c.UserNames, issuer.UserName)
 		}
-	case IdentityAWSService:
-		c.Name = u.InvokedBy
-	case IdentityRoot:
+	case u.Type == IdentityRoot:
 		c.Name = "root"
 	}
 	if c.Name == "" {

@@ -43,7 +43,7 @@ func evJSONEqual(t *testing.T, got, want []byte) {
 
 var evFixtures = []string{
 	"event-iamuser.json", "event-assumedrole.json", "event-federateduser.json",
-	"event-awsservice.json", "event-multi.json", "event-failed.json",
+	"event-autoscaling.json", "event-awsservice.json", "event-multi.json", "event-failed.json",
 }
 
 // TestFixturesRoundTrip: the envelope and the typed CloudTrail detail decode and encode without
@@ -103,6 +103,18 @@ func TestParseEventFixtures(t *testing.T) {
 				AccountID: "123456789012", UserNames: []string{"carol", "federation-broker"},
 			},
 		}},
+		// Auto Scaling launches with its service-linked role, invoked by the service: the caller
+		// is the service, and the session name "AutoScaling" is no user name.
+		{file: "event-autoscaling.json", want: enforcer.Launch{
+			EventID: "0b6f4a0e-1c2d-4e3f-8a9b-0c1d2e3f4a06", EventTime: time.Date(2026, 11, 26, 15, 20, 0, 0, time.UTC),
+			Region: "us-east-1", AccountID: "123456789012", InstanceIDs: []string{"i-047be45c593a7157f"},
+			Caller: enforcer.Caller{
+				Type: "AssumedRole", Name: "autoscaling.amazonaws.com",
+				ARN:       "arn:aws:sts::123456789012:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling",
+				AccountID: "123456789012", InvokedBy: "autoscaling.amazonaws.com",
+			},
+		}},
+		// A service calling from an account of its own.
 		{file: "event-awsservice.json", want: enforcer.Launch{
 			EventID: "0b6f4a0e-1c2d-4e3f-8a9b-0c1d2e3f4a04", EventTime: time.Date(2026, 11, 26, 13, 15, 0, 0, time.UTC),
 			Region: "us-east-1", AccountID: "123456789012", InstanceIDs: []string{"i-0dd33ee44ff556677"},
@@ -221,7 +233,10 @@ func TestCallerOf(t *testing.T) {
 		{"assumed role from the principal id", enforcer.UserIdentity{Type: "AssumedRole", PrincipalID: "AROAX:frank",
 			SessionContext: &enforcer.SessionContext{SessionIssuer: &enforcer.SessionIssuer{Type: "Role", UserName: "deployer"}}}, "deployer/frank", []string{"frank"}},
 		{"auto scaling's service-linked role", enforcer.UserIdentity{Type: "AssumedRole", InvokedBy: "autoscaling.amazonaws.com",
-			ARN: "arn:aws:sts::123456789012:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling"}, "AWSServiceRoleForAutoScaling/AutoScaling", []string{"AutoScaling"}},
+			ARN: "arn:aws:sts::123456789012:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling"}, "autoscaling.amazonaws.com", nil},
+		{"an IAM user's call made by a service", enforcer.UserIdentity{Type: "IAMUser", UserName: "alice", InvokedBy: "cloudformation.amazonaws.com"},
+			"cloudformation.amazonaws.com", nil},
+		{"a service without invokedBy", enforcer.UserIdentity{Type: "AWSService", PrincipalID: "AIDAEXAMPLE"}, "AIDAEXAMPLE", nil},
 		{"unknown type", enforcer.UserIdentity{Type: "IdentityCenterUser", UserName: "gina"}, "gina", nil},
 		{"nothing at all", enforcer.UserIdentity{}, "unknown", nil},
 	}
@@ -247,6 +262,13 @@ func TestCallerMatches(t *testing.T) {
 	}
 	if (enforcer.Caller{Type: "AWSService", Name: "autoscaling.amazonaws.com"}).Matches("autoscaling.amazonaws.com") {
 		t.Error("a service matches a created_by tag")
+	}
+	asg := enforcer.CallerOf(enforcer.UserIdentity{Type: "AssumedRole", InvokedBy: "autoscaling.amazonaws.com",
+		PrincipalID: "AROAEXAMPLE:AutoScaling", ARN: "arn:aws:sts::123456789012:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling"})
+	for _, v := range []string{"AutoScaling", "AWSServiceRoleForAutoScaling", "autoscaling.amazonaws.com"} {
+		if asg.Matches(v) {
+			t.Errorf("Auto Scaling's launch matches created_by=%s", v)
+		}
 	}
 	if strings.Contains(enforcer.CallerOf(enforcer.UserIdentity{Type: "AWSService", InvokedBy: "x"}).Name, "unknown") {
 		t.Error("service caller named unknown")

@@ -122,9 +122,13 @@ type Violator struct {
 	ExemptionError  string   `json:"exemption_error,omitempty"`
 	// Reason explains an unknown verdict.
 	Reason string `json:"reason,omitempty"`
-	// Creator is who launched the instance, from CloudTrail, when known.
+	// Creator is who launched the instance, from CloudTrail, when known: the AWS service when
+	// one made the call (InvokedBy).
 	Creator     string `json:"creator,omitempty"`
 	CreatorType string `json:"creator_type,omitempty"`
+	// InvokedBy is the AWS service that made the launch call (CloudTrail's invokedBy), such as
+	// autoscaling.amazonaws.com.
+	InvokedBy string `json:"invoked_by,omitempty"`
 	// CreatorMatchesTag says, on the event path with IAM checks, whether the created_by tag names
 	// the caller that launched the instance.
 	CreatorMatchesTag *bool   `json:"creator_matches_tag,omitempty"`
@@ -177,8 +181,10 @@ type Rollup struct {
 	RegionErrors []string `json:"region_errors,omitempty"`
 	// Errors lists other problems of the run.
 	Errors []string `json:"errors,omitempty"`
-	// Creator is, on the event path, who made the call.
+	// Creator is, on the event path, who made the call; InvokedBy the AWS service that made it,
+	// if one did.
 	Creator         string  `json:"creator,omitempty"`
+	InvokedBy       string  `json:"invoked_by,omitempty"`
 	DurationSeconds float64 `json:"duration_seconds"`
 }
 

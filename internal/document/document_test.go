@@ -80,8 +80,122 @@ func golden(t *testing.T, name string, v any) {
 	}
 }
 
-func TestViolatorGolden(t *testing.T) { golden(t, "violator.golden.json", violator()) }
-func TestRollupGolden(t *testing.T)   { golden(t, "rollup.golden.json", rollup()) }
+func eventHeader() Header {
+	h := header()
+	h.RunID, h.Source = "0b6f4a0e-1c2d-4e3f-8a9b-0c1d2e3f4a06", SourceEvent
+	return h
+}
+
+// eventViolator is an event path document with every optional field a violator can carry: an
+// Auto Scaling member (with the policy enforcing managed instances) whose termination failed.
+func eventViolator() *Violator {
+	f, no := false, false
+	return &Violator{
+		Header: eventHeader(), ID: "i-047be45c593a7157f", Region: "us-east-1", AvailabilityZone: "us-east-1d", State: "running",
+		Tags: []string{"aws:autoscaling:groupName=web", "awsaudit:exempt=2026-11-01; load test", "created_by=mallory"}, Age: 47.25,
+		LaunchTime: At(t0.Add(-47*time.Minute - 15*time.Second)),
+		Verdict:    "violator", MissingTags: []string{"department", "project"}, InvalidTags: []string{"created_by=mallory"},
+		Problems:        []string{"missing department", "missing project", `created_by="mallory": no IAM user of that name`},
+		UnknownIAMUsers: []string{"mallory"},
+		ManagedBy:       "autoscaling",
+		ExemptionError:  `exemption "2026-11-01; load test" expired at 2026-11-01T00:00:00Z`,
+		Creator:         "autoscaling.amazonaws.com", CreatorType: "AssumedRole", InvokedBy: "autoscaling.amazonaws.com",
+		CreatorMatchesTag:     &f,
+		Outcome:               Failed,
+		Error:                 "terminating i-047be45c593a7157f: api error UnauthorizedOperation: You are not authorized to perform this operation.",
+		Note:                  "termination protection restored",
+		DisableAPITermination: &no,
+		DisableAPIStop:        &no,
+	}
+}
+
+// unknownViolator is an instance that could not be decided: its reason says why.
+func unknownViolator() *Violator {
+	return &Violator{
+		Header: eventHeader(), ID: "i-0e000000000000002", Region: "us-east-1", State: "running",
+		Tags: []string{"created_by=bob"}, Age: 47.25, LaunchTime: At(t0.Add(-47*time.Minute - 15*time.Second)),
+		Verdict: VerdictUnknown, MissingTags: []string{}, InvalidTags: []string{},
+		Reason:  "IAM could not say whether user bob exists: AccessDenied",
+		Creator: "autoscaling.amazonaws.com", CreatorType: "AssumedRole", InvokedBy: "autoscaling.amazonaws.com",
+		Outcome: Reported,
+	}
+}
+
+// eventRollup is an event's rollup with its creator and errors: of its four instances, one is
+// not found, one found terminated on a redelivery (a violator without an outcome), one failed
+// and one unknown.
+func eventRollup() *Rollup {
+	r := NewRollup(eventHeader())
+	r.InstanceCount = 4
+	r.Verdicts["violator"] = 1
+	r.Verdicts["unknown"] = 1
+	r.AddViolator(eventViolator())
+	r.AddViolator(unknownViolator())
+	r.Verdicts["violator"]++
+	r.ViolatorCount++
+	r.RegionsVerified = []string{"us-east-1"}
+	r.Errors = []string{
+		"instance i-0e000000000000003 not found 5m0s after the event: not decided",
+		"instance i-0e000000000000001 found terminated on a redelivery of the event: an earlier delivery may have acted on it, " +
+			"so its outcome is not counted here (its violator document, written first, says what happened)",
+	}
+	r.Creator, r.InvokedBy = "autoscaling.amazonaws.com", "autoscaling.amazonaws.com"
+	r.DurationSeconds = 2835.5
+	return r
+}
+
+func TestViolatorGolden(t *testing.T)      { golden(t, "violator.golden.json", violator()) }
+func TestRollupGolden(t *testing.T)        { golden(t, "rollup.golden.json", rollup()) }
+func TestEventViolatorGolden(t *testing.T) { golden(t, "violator-event.golden.json", eventViolator()) }
+func TestUnknownGolden(t *testing.T)       { golden(t, "violator-unknown.golden.json", unknownViolator()) }
+func TestEventRollupGolden(t *testing.T)   { golden(t, "rollup-event.golden.json", eventRollup()) }
+
+// TestGoldenFilesCoverEveryField: between them, the golden files show every field of both
+// documents, so a field added without a golden file showing it fails here.
+func TestGoldenFilesCoverEveryField(t *testing.T) {
+	for _, tc := range []struct {
+		typ   reflect.Type
+		files []string
+	}{
+		{reflect.TypeOf(Violator{}), []string{"violator.golden.json", "violator-event.golden.json", "violator-unknown.golden.json"}},
+		{reflect.TypeOf(Rollup{}), []string{"rollup.golden.json", "rollup-event.golden.json"}},
+	} {
+		seen := map[string]bool{}
+		for _, name := range tc.files {
+			b, err := os.ReadFile(filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			for k := range m {
+				seen[k] = true
+			}
+		}
+		for _, f := range jsonFields(tc.typ) {
+			if !seen[f] {
+				t.Errorf("no golden file of %s shows %s", tc.typ.Name(), f)
+			}
+		}
+	}
+}
+
+// jsonFields lists the top-level JSON field names of a struct type, embedded structs included.
+func jsonFields(typ reflect.Type) []string {
+	var out []string
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Anonymous {
+			out = append(out, jsonFields(f.Type)...)
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		out = append(out, name)
+	}
+	return out
+}
 
 // The original's fields keep their names and types.
 func TestOriginalFieldsKept(t *testing.T) {

@@ -6,7 +6,7 @@ import "maps"
 var VerdictNames = []string{"compliant", "in_grace", "violator", "exempt", "managed", "canary", "unknown"}
 
 // TemplateVersion is stored in the templates' _meta and version, so an upgrade replaces them.
-const TemplateVersion = 1
+const TemplateVersion = 2
 
 type prop = map[string]any
 
@@ -60,6 +60,7 @@ func ViolatorMapping() map[string]any {
 		"reason":                  text(),
 		"creator":                 keyword(),
 		"creator_type":            keyword(),
+		"invoked_by":              keyword(),
 		"creator_matches_tag":     boolean(),
 		"outcome":                 keyword(),
 		"error":                   text(),
@@ -97,6 +98,7 @@ func RollupMapping() map[string]any {
 		"region_errors":      text(),
 		"errors":             text(),
 		"creator":            keyword(),
+		"invoked_by":         keyword(),
 		"duration_seconds":   double(),
 	})
 	return prop{"dynamic": "strict", "properties": p}
