@@ -142,8 +142,8 @@ type Discard struct{}
 // Write drops docs.
 func (Discard) Write(context.Context, []Document) error { return nil }
 
-// WriteSpool writes docs in _bulk NDJSON form to a new file in dir named for the run, and returns
-// its path. `awsaudit ship PATH` replays it.
+// WriteSpool writes docs in _bulk NDJSON form to a new file in dir named for the run, synced to
+// disk, and returns its path. `awsaudit ship PATH` replays it.
 func WriteSpool(dir, runID string, docs []Document) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("creating spool directory: %w", err)
@@ -166,8 +166,14 @@ func WriteSpool(dir, runID string, docs []Document) (string, error) {
 		f.Close()
 		return "", fmt.Errorf("writing spool file %s: %w", f.Name(), err)
 	}
+	// On disk before the path is named as holding the documents: a crash or power loss after
+	// the caller reports them spooled must not leave an empty or truncated file.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("syncing spool file %s: %w", f.Name(), err)
+	}
 	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("writing spool file %s: %w", f.Name(), err)
+		return "", fmt.Errorf("closing spool file %s: %w", f.Name(), err)
 	}
 	return filepath.Clean(f.Name()), nil
 }
