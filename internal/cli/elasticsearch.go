@@ -13,8 +13,9 @@ import (
 // openElasticsearch returns the Elasticsearch sink, with its index templates installed.
 //
 // What happens at start when Elasticsearch is not right:
-//   - Credentials or privileges refused, a certificate not trusted, a template rejected: the
-//     command stops here, before any AWS call (the caller refuses it, exit 2). Waiting will not
+//   - Credentials or privileges refused, a certificate not trusted, a template rejected, an
+//     existing index with a field whose type awsaudit's mapping has changed: the command stops
+//     here, before any AWS call (the caller refuses it, exit 2). Waiting will not
 //     fix these, and a sweep that acts on instances should not run knowing it cannot record
 //     what it did.
 //   - Unreachable or overloaded (essink.ErrUnavailable): a warning, and the command runs. The
