@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,8 @@ const MaxActionRetries = 3
 // violators through the Actor (second read, protection handling) after checking the region's
 // canary, and writes one violator document per reportable instance and, once every instance of
 // the event is decided, the event's rollup. Documents are written with create: the first outcome
-// recorded wins, so a redelivered message never overwrites one. Documents the sink does not
+// recorded wins, so a redelivered message never overwrites one, and a redelivery does not call
+// gone a violator an earlier delivery may have acted on (eventRun.earlierAction). Documents the sink does not
 // take are sent to the queue as a documents message, so none is lost once an action happened.
 //
 // When the context has a deadline (a Lambda invocation's), documents are written with a context
@@ -178,8 +180,11 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 // handleRecord handles one record; a panic fails the record instead of the whole batch.
 func (h *Handler) handleRecord(ctx context.Context, rec *events.SQSMessage) (res recordResult) {
 	log := h.Log.With(logkey.MessageID, rec.MessageId)
+	redelivered := false
 	if n := rec.Attributes["ApproximateReceiveCount"]; n != "" {
 		log = log.With(logkey.ReceiveCount, n)
+		c, err := strconv.Atoi(n)
+		redelivered = err == nil && c > 1
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -195,7 +200,7 @@ func (h *Handler) handleRecord(ctx context.Context, rec *events.SQSMessage) (res
 	if msg.Kind == KindDocuments {
 		return h.handleDocuments(ctx, log, msg.Documents)
 	}
-	return h.handleEvent(ctx, log, msg.Kind, msg.Recheck)
+	return h.handleEvent(ctx, log, msg.Kind, msg.Recheck, redelivered)
 }
 
 // drop logs why a message is acknowledged without being handled.
@@ -250,20 +255,26 @@ type entry struct {
 	doc *document.Violator
 	// retry: the action failed transiently and the instance goes into the recheck.
 	retry bool
+	// earlier: a violator found gone on a redelivery, which an earlier delivery of the message
+	// may have acted on: this record cannot know its outcome (see eventRun.earlierAction).
+	earlier bool
 }
 
 // eventRun is one record's handling of an event.
 type eventRun struct {
-	h       *Handler
-	log     *slog.Logger
-	st      *Recheck
-	acct    Account
-	now     time.Time
-	api     EC2API
-	hdr     document.Header
-	waits   []wait
-	lost    []string
-	entries []entry
+	h   *Handler
+	log *slog.Logger
+	st  *Recheck
+	// redelivered: SQS delivered this message before (ApproximateReceiveCount > 1), so an
+	// earlier delivery may have acted and then failed.
+	redelivered bool
+	acct        Account
+	now         time.Time
+	api         EC2API
+	hdr         document.Header
+	waits       []wait
+	lost        []string
+	entries     []entry
 	// canaryErr is the canary check's answer; canaryChecked says whether it was asked.
 	canaryChecked bool
 	canaryErr     error
@@ -271,7 +282,7 @@ type eventRun struct {
 }
 
 // handleEvent handles an event or a recheck of one.
-func (h *Handler) handleEvent(ctx context.Context, log *slog.Logger, kind MessageKind, st *Recheck) recordResult {
+func (h *Handler) handleEvent(ctx context.Context, log *slog.Logger, kind MessageKind, st *Recheck, redelivered bool) recordResult {
 	log = log.With(logkey.Kind, string(kind), logkey.EventID, st.EventID, logkey.Region, st.Region, logkey.Attempt, st.Attempt)
 	if len(h.Policy.Regions) > 0 && !slices.Contains(h.Policy.Regions, st.Region) {
 		return h.drop(ctx, log, poison(DropRegion, "region %s is not audited (%s)", st.Region, strings.Join(h.Policy.Regions, ", ")))
@@ -287,7 +298,7 @@ func (h *Handler) handleEvent(ctx context.Context, log *slog.Logger, kind Messag
 	if st.AccountID != "" && st.AccountID != acct.ID {
 		return h.drop(ctx, log, poison(DropAccount, "the event is from account %s; this enforcer acts in %s", st.AccountID, acct.ID))
 	}
-	r := &eventRun{h: h, log: log, st: st, acct: acct, now: h.Now(), api: h.EC2(st.Region)}
+	r := &eventRun{h: h, log: log, st: st, redelivered: redelivered, acct: acct, now: h.Now(), api: h.EC2(st.Region)}
 	r.hdr = document.Header{
 		Timestamp: document.At(r.now), RunID: st.EventID, Source: document.SourceEvent,
 		Account: acct.Name(), AccountID: acct.ID, TagScheme: h.Policy.Scheme(), Action: string(h.Policy.Action),
@@ -396,6 +407,9 @@ func (r *eventRun) classify(ctx context.Context) error {
 		}
 		outcome, note := document.Reported, ""
 		switch {
+		case e.in.Gone() && r.earlierAction(e):
+			e.earlier = true
+			continue
 		case e.in.Gone():
 			outcome, note = document.Gone, "already "+e.in.State
 		case e.d.Verdict != Violator || !destructive:
@@ -419,6 +433,22 @@ func (r *eventRun) classify(ctx context.Context) error {
 		r.creator(e.doc, e.in.Tags)
 	}
 	return nil
+}
+
+// earlierAction reports whether an earlier delivery of this message may have acted on a
+// violator found gone: the message is a redelivery, and the policy would have acted on it.
+//
+// A delivery that acts and then fails (its recheck not sent, its invocation out of time) leaves
+// SQS to deliver the same message again, which knows nothing of that action: the instance it
+// terminated is gone now. Its violator document, written with create before the failure (or
+// spooled), holds the outcome and wins; recording the instance as gone in the event's rollup
+// would contradict it. So such an instance gets no document and no outcome from this record:
+// the rollup counts it as a violator and says in its errors why its outcome is not counted.
+// (When no earlier delivery acted on it — someone else terminated it between two deliveries —
+// it loses the gone document it would otherwise have: the price of never contradicting one.)
+func (r *eventRun) earlierAction(e *entry) bool {
+	h := r.h
+	return r.redelivered && e.d.Verdict == Violator && h.Policy.Action.Destructive() && !h.DryRun && r.acct.Allowed(h.Policy)
 }
 
 // checkCanary checks the region's canary once per record. An unverified region is an answer;
@@ -447,7 +477,7 @@ func (r *eventRun) checkCanary(ctx context.Context) error {
 // creator records who launched the instance and, when the policy checks IAM users, whether the
 // created_by-style tag names that caller.
 func (r *eventRun) creator(v *document.Violator, tags []Tag) {
-	v.Creator, v.CreatorType = r.st.Creator.Name, r.st.Creator.Type
+	v.Creator, v.CreatorType, v.InvokedBy = r.st.Creator.Name, r.st.Creator.Type, r.st.Creator.InvokedBy
 	p := r.h.Policy
 	if !p.NeedsIAM() {
 		return
@@ -554,6 +584,16 @@ func (r *eventRun) write(ctx context.Context) error {
 		}
 		ru.Verdicts[string(e.d.Verdict)]++
 		attrs := []any{logkey.InstanceID, e.in.ID, logkey.Verdict, string(e.d.Verdict)}
+		if e.earlier {
+			// Counted against the per-event limit as if acted on: it may have been.
+			st.Acted++
+			ru.ViolatorCount++
+			ru.Errors = append(ru.Errors, fmt.Sprintf("instance %s found %s on a redelivery of the event: an earlier delivery may have acted on it, "+
+				"so its outcome is not counted here (its violator document, written first, says what happened)", e.in.ID, e.in.State))
+			r.log.WarnContext(ctx, "violator already gone on a redelivery: an earlier delivery may have acted on it; no outcome recorded for it",
+				logkey.InstanceID, e.in.ID, logkey.Verdict, string(e.d.Verdict), "state", e.in.State)
+			continue
+		}
 		if e.doc != nil {
 			ru.AddViolator(e.doc)
 			d, err := document.New(h.Indices.Violator, document.ViolatorID(st.EventID, e.in.ID), document.OpCreate, e.doc)
@@ -574,12 +614,15 @@ func (r *eventRun) write(ctx context.Context) error {
 		}
 	}
 	for _, id := range r.lost {
-		ru.Errors = append(ru.Errors, fmt.Sprintf("instance %s not found %s after the event: not decided", id, r.now.Sub(st.EventTime).Round(time.Second)))
+		after := r.now.Sub(st.EventTime).Round(time.Second)
+		r.log.WarnContext(ctx, "instance not found after the allowance; not decided", logkey.InstanceID, id,
+			logkey.Reason, string(DropNotFound), logkey.Detail, fmt.Sprintf("not found %s after the event (allowance %s)", after, r.h.NotFoundAllowance))
+		ru.Errors = append(ru.Errors, fmt.Sprintf("instance %s not found %s after the event: not decided", id, after))
 	}
 	if len(r.waits) == 0 {
 		ru.Header = r.hdr
 		ru.InstanceCount = st.InstanceCount
-		ru.Creator = st.Creator.Name
+		ru.Creator, ru.InvokedBy = st.Creator.Name, st.Creator.InvokedBy
 		ru.DurationSeconds = math.Round(r.now.Sub(st.EventTime).Seconds()*1000) / 1000
 		d, err := document.New(h.Indices.Audit, document.RollupID(st.EventID), document.OpCreate, ru)
 		if err != nil {

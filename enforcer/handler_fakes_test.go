@@ -419,9 +419,28 @@ func (w hTestWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// hAlice is the IAM user who launches the tests' instances.
+var hAlice = map[string]any{"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/alice", "accountId": hAccount, "userName": "alice"}
+
+// hAutoScaling is Auto Scaling launching a group's member, as CloudTrail records it: its
+// service-linked role's session, invoked by the service.
+var hAutoScaling = map[string]any{
+	"type": "AssumedRole", "principalId": "AROAEXAMPLEASGROLE123:AutoScaling",
+	"arn":       "arn:aws:sts::123456789012:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling",
+	"accountId": hAccount, "invokedBy": "autoscaling.amazonaws.com",
+	"sessionContext": map[string]any{"sessionIssuer": map[string]any{"type": "Role",
+		"arn":      "arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+		"userName": "AWSServiceRoleForAutoScaling"}},
+}
+
 // hEvent returns the body of an EventBridge envelope of a RunInstances call by alice in the
 // test region, at the world's current time.
 func (w *hWorld) hEvent(eventID string, ids ...string) string {
+	return w.hEventBy(hAlice, eventID, ids...)
+}
+
+// hEventBy is hEvent for a call by who (a CloudTrail userIdentity).
+func (w *hWorld) hEventBy(who map[string]any, eventID string, ids ...string) string {
 	var items []map[string]any
 	for _, id := range ids {
 		items = append(items, map[string]any{"instanceId": id})
@@ -429,7 +448,7 @@ func (w *hWorld) hEvent(eventID string, ids ...string) string {
 	now := w.clock.Now()
 	detail := map[string]any{
 		"eventVersion": "1.10",
-		"userIdentity": map[string]any{"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/alice", "accountId": hAccount, "userName": "alice"},
+		"userIdentity": who,
 		"eventTime":    now.Format(time.RFC3339), "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
 		"awsRegion": hRegion, "eventID": eventID, "recipientAccountId": hAccount,
 		"responseElements": map[string]any{"instancesSet": map[string]any{"items": items}},
@@ -441,12 +460,20 @@ func (w *hWorld) hEvent(eventID string, ids ...string) string {
 	return string(b)
 }
 
-// handle runs one batch of bodies and returns the ids of the failed records (m0, m1, …).
+// handle runs one batch of bodies, each delivered for the first time, and returns the ids of
+// the failed records (m0, m1, …).
 func (w *hWorld) handle(t *testing.T, bodies ...string) []string {
+	t.Helper()
+	return w.handleDelivery(t, 1, bodies...)
+}
+
+// handleDelivery is handle for the receive-th delivery of each body (ApproximateReceiveCount).
+func (w *hWorld) handleDelivery(t *testing.T, receive int, bodies ...string) []string {
 	t.Helper()
 	ev := events.SQSEvent{}
 	for i, b := range bodies {
-		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%d", i), Body: b, Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%d", i), Body: b,
+			Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(receive)}})
 	}
 	resp, err := w.h.HandleSQS(t.Context(), ev)
 	if err != nil {

@@ -3,6 +3,7 @@ package enforcer_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -48,12 +49,22 @@ type recordingQueue struct {
 	mu     sync.Mutex
 	sent   []sqs.SendMessageInput
 	onSend func(kind string, in *sqs.SendMessageInput)
+	// fail, when set, may fail a send instead of sending it.
+	fail func(kind string) error
 }
 
 func (q *recordingQueue) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	kind := "other"
 	if m, err := enforcer.ParseMessage(aws.ToString(in.MessageBody)); err == nil {
 		kind = string(m.Kind)
+	}
+	q.mu.Lock()
+	fail := q.fail
+	q.mu.Unlock()
+	if fail != nil {
+		if err := fail(kind); err != nil {
+			return nil, err
+		}
 	}
 	q.mu.Lock()
 	q.sent = append(q.sent, *in)
@@ -523,6 +534,54 @@ func TestEventPathOnMoto(t *testing.T) {
 		}
 		if r := s.rollup("ev-twice"); hCounts(r, "outcomes")["terminated"] != 1 {
 			t.Fatalf("rollup %v", r)
+		}
+	})
+
+	t.Run("redelivery after an action: the rollup does not call the terminated instance gone", func(t *testing.T) {
+		t.Parallel()
+		s := newITScenario(t, moto, "ap-northeast-1", itPolicy(t, 0, enforcer.ActionTerminate))
+		s.h.BatchSize = 1
+		ids := s.launch("ap-northeast-1", 2)
+		acted, retried := ids[0], ids[1]
+		// The second instance's termination is throttled for one handling's attempts: it is
+		// retried through a recheck, whose first send fails, so the record fails after the first
+		// instance was terminated, and SQS delivers the event again.
+		s.proxy.Add(faultproxy.Rule{Service: "ec2", Action: "TerminateInstances", Match: faultproxy.InstanceID(retried), Times: 3, Respond: faultproxy.Throttle()})
+		var failedSends int
+		s.queue.fail = func(kind string) error {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if kind == "recheck" && failedSends == 0 {
+				failedSends++
+				return errors.New("queue unavailable")
+			}
+			return nil
+		}
+		s.inject("ap-northeast-1", "ev-redelivered", itAlice, ids, nil)
+		st := s.run()
+		for _, id := range ids {
+			if got := s.state("ap-northeast-1", id); got != "terminated" {
+				t.Fatalf("%s is %s", id, got)
+			}
+		}
+		if st.Failed != 1 || failedSends != 1 {
+			t.Fatalf("worker %+v, %d failed sends: want the event's first delivery failed", st, failedSends)
+		}
+		if v := s.violator("ev-redelivered", acted); v["outcome"] != "terminated" {
+			t.Fatalf("violator %v", v)
+		}
+		if v := s.violator("ev-redelivered", retried); v["outcome"] != "terminated" {
+			t.Fatalf("violator %v", v)
+		}
+		r := s.rollup("ev-redelivered")
+		if got := hCounts(r, "outcomes"); len(got) != 1 || got["terminated"] != 1 || r["violator_count"] != 2.0 {
+			t.Fatalf("rollup outcomes %v, violator_count %v: the terminated instance must not be gone", got, r["violator_count"])
+		}
+		if errs, _ := r["errors"].([]any); len(errs) != 1 || !strings.Contains(errs[0].(string), acted) {
+			t.Fatalf("rollup errors %v", r["errors"])
+		}
+		if n := s.proxy.Count("ec2", "TerminateInstances"); n != 2+3 {
+			t.Fatalf("%d TerminateInstances calls, want one per instance and 3 throttled", n)
 		}
 	})
 

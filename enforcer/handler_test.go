@@ -492,3 +492,161 @@ func TestHandlerSendsToTheConfiguredQueue(t *testing.T) {
 	}
 	_ = document.DefaultIndices
 }
+
+// TestHandlerRedeliveryAfterAnAction: a multi-instance event whose first delivery terminates one
+// instance while the other is in its grace period, and then fails (its recheck cannot be sent).
+// SQS delivers the event again: the terminated instance is gone now, but this event terminated
+// it, so the rollup must not say gone, and its violator document keeps terminated.
+func TestHandlerRedeliveryAfterAnAction(t *testing.T) {
+	w := newHWorld(t, hPolicy(t, 5*time.Minute, enforcer.ActionTerminate))
+	now := w.clock.Now()
+	w.ec2.add(iA, now.Add(-10*time.Minute), "project", "checkout")
+	w.ec2.add(iB, now, "project", "checkout")
+	body := w.hEvent("ev-redo", iA, iB)
+	w.queue.fail = hAPIErr("InternalError")
+	if failed := w.handle(t, body); !slices.Equal(failed, []string{"m0"}) {
+		t.Fatalf("failed %v: the recheck could not be sent", failed)
+	}
+	if w.ec2.state(iA) != "terminated" || w.ec2.state(iB) != "running" {
+		t.Fatalf("states %s %s", w.ec2.state(iA), w.ec2.state(iB))
+	}
+	w.queue.fail = nil
+
+	w.clock.Advance(30 * time.Second)
+	if failed := w.handleDelivery(t, 2, body); len(failed) != 0 {
+		t.Fatalf("the redelivery failed: %v", failed)
+	}
+	sent := w.queue.take()
+	if len(sent) != 1 {
+		t.Fatalf("%d messages sent, want the recheck for %s", len(sent), iB)
+	}
+	w.clock.Advance(time.Duration(sent[0].DelaySeconds) * time.Second)
+	w.mustHandle(t, aws.ToString(sent[0].MessageBody))
+
+	if w.ec2.state(iB) != "terminated" || w.ec2.count("TerminateInstances") != 2 {
+		t.Fatalf("B %s, %d TerminateInstances calls", w.ec2.state(iB), w.ec2.count("TerminateInstances"))
+	}
+	if v := w.violator(t, "ev-redo", iA); v["outcome"] != "terminated" {
+		t.Fatalf("A's violator document says %v", v["outcome"])
+	}
+	if n := w.sink.attempts["aws-tag-violator/ev-redo:"+iA]; n != 1 {
+		t.Fatalf("A's violator document written %d times: the redelivery must not write a contradicting one", n)
+	}
+	r := w.rollup(t, "ev-redo")
+	if got := hCounts(r, "outcomes"); !reflect.DeepEqual(got, map[string]int{"terminated": 1}) {
+		t.Fatalf("rollup outcomes %v: A must not be counted gone", got)
+	}
+	if got := hCounts(r, "verdicts"); !reflect.DeepEqual(got, map[string]int{"violator": 2}) || r["violator_count"] != 2.0 {
+		t.Fatalf("rollup verdicts %v, violator_count %v", got, r["violator_count"])
+	}
+	for _, v := range r["violators"].([]any) {
+		if v.(map[string]any)["outcome"] == "gone" {
+			t.Fatalf("rollup lists a gone violator: %v", v)
+		}
+	}
+	errs, _ := r["errors"].([]any)
+	if len(errs) != 1 || !strings.Contains(errs[0].(string), iA) || !strings.Contains(errs[0].(string), "redelivery") {
+		t.Fatalf("rollup errors %v", errs)
+	}
+}
+
+// TestHandlerGoneOnAFirstDelivery: an instance terminated by someone else before the first
+// delivery decides it is recorded as gone, as before; so is one found gone on a redelivery when
+// nothing could have been acted on (a dry run).
+func TestHandlerGoneOnAFirstDelivery(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		receive int
+		dryRun  bool
+	}{
+		{"first delivery", 1, false},
+		{"redelivery of a dry run", 2, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newHWorld(t, hPolicy(t, 0, enforcer.ActionTerminate))
+			w.h.DryRun = tt.dryRun
+			w.ec2.add(iA, w.clock.Now(), "project", "checkout").state = "terminated"
+			if failed := w.handleDelivery(t, tt.receive, w.hEvent("ev-gone", iA)); len(failed) != 0 {
+				t.Fatalf("failed %v", failed)
+			}
+			if v := w.violator(t, "ev-gone", iA); v["outcome"] != "gone" {
+				t.Fatalf("outcome %v", v["outcome"])
+			}
+			if got := hCounts(w.rollup(t, "ev-gone"), "outcomes"); !reflect.DeepEqual(got, map[string]int{"gone": 1}) {
+				t.Fatalf("outcomes %v", got)
+			}
+		})
+	}
+}
+
+// TestHandlerLogsEachInstanceNotFound: when some instances of an event were decided, each one
+// still missing after the allowance gets a warning with reason instance_not_found, besides its
+// line in the rollup's errors.
+func TestHandlerLogsEachInstanceNotFound(t *testing.T) {
+	w := newHWorld(t, hPolicy(t, 0, enforcer.ActionReport))
+	var logged strings.Builder
+	w.h.Log = hTextLogger(&logged)
+	w.ec2.add(iA, w.clock.Now(), hGoodTags...)
+	body := w.hEvent("ev-missing", iA, iB, iC)
+	for range 20 {
+		w.mustHandle(t, body)
+		sent := w.queue.take()
+		if len(sent) == 0 {
+			break
+		}
+		w.clock.Advance(time.Duration(sent[0].DelaySeconds) * time.Second)
+		body = aws.ToString(sent[0].MessageBody)
+	}
+	if w.stats.Dropped != 0 {
+		t.Fatalf("stats %+v: the event had a decided instance, it is not dropped", w.stats)
+	}
+	var lines []string
+	for _, l := range strings.Split(logged.String(), "\n") {
+		if strings.Contains(l, "level=WARN") && strings.Contains(l, "reason=instance_not_found") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 || !strings.Contains(lines[0], "instance_id="+iB) || !strings.Contains(lines[1], "instance_id="+iC) {
+		t.Fatalf("warnings %q, want one per missing instance:\n%s", lines, logged.String())
+	}
+	r := w.rollup(t, "ev-missing")
+	if errs := r["errors"].([]any); len(errs) != 2 || !strings.Contains(errs[0].(string), iB) {
+		t.Fatalf("rollup errors %v", errs)
+	}
+	if got := hCounts(r, "verdicts"); !reflect.DeepEqual(got, map[string]int{"compliant": 1}) {
+		t.Fatalf("verdicts %v", got)
+	}
+}
+
+// TestHandlerAutoScalingLaunch: an Auto Scaling launch is recorded as the service's, and its
+// session name "AutoScaling" never matches a created_by tag.
+func TestHandlerAutoScalingLaunch(t *testing.T) {
+	p := enforcer.New("created_by", "department", "project")
+	p.Tags[0].IAMUser = true
+	p.Grace, p.Action = 0, enforcer.ActionReport
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	w := newHWorld(t, p)
+	w.iam.users = []string{"AutoScaling"}
+	w.ec2.add(iA, w.clock.Now(), "created_by", "AutoScaling", "aws:autoscaling:groupName", "web")
+	w.mustHandle(t, w.hEventBy(hAutoScaling, "ev-asg", iA))
+	v := w.violator(t, "ev-asg", iA)
+	for k, want := range map[string]any{"creator": "autoscaling.amazonaws.com", "creator_type": "AssumedRole",
+		"invoked_by": "autoscaling.amazonaws.com", "creator_matches_tag": false, "managed_by": "autoscaling"} {
+		if v[k] != want {
+			t.Errorf("violator %s = %v, want %v", k, v[k], want)
+		}
+	}
+	r := w.rollup(t, "ev-asg")
+	if r["creator"] != "autoscaling.amazonaws.com" || r["invoked_by"] != "autoscaling.amazonaws.com" {
+		t.Errorf("rollup creator %v, invoked_by %v", r["creator"], r["invoked_by"])
+	}
+	// A person's launch carries no invoked_by.
+	w.ec2.add(iB, w.clock.Now(), "created_by", "alice", "project", "checkout")
+	w.iam.users = append(w.iam.users, "alice")
+	w.mustHandle(t, w.hEvent("ev-alice", iB))
+	if v := w.violator(t, "ev-alice", iB); v["creator"] != "alice" || v["creator_matches_tag"] != true || v["invoked_by"] != nil {
+		t.Errorf("alice's launch: creator %v, matches %v, invoked_by %v", v["creator"], v["creator_matches_tag"], v["invoked_by"])
+	}
+}
