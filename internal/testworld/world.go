@@ -1,6 +1,8 @@
 // Package testworld builds the standard multi-region world the sweep's integration tests run
 // against in moto: three regions with canaries, holding every kind of instance the policy must
-// tell apart, and one region without a canary.
+// tell apart, and one region without a canary. Home's violators span two Availability Zones, and
+// the eldest violators (one per canary region) are older than every other instance, so a limit
+// has an unambiguous oldest few to act on.
 package testworld
 
 import (
@@ -35,7 +37,13 @@ var All = []string{Home, West, Europe, NoCanary}
 type Instance struct {
 	Name, Region, ID string
 	// Verdict is what Decide must say at World.Now under the standard policy (grace 10 minutes).
-	Verdict string
+	Verdict          string
+	AvailabilityZone string
+	// LaunchTime is as moto reports it: whole seconds of its clock.
+	LaunchTime time.Time
+	// Eldest marks the violators launched first, in an earlier second than any other instance
+	// but the canaries.
+	Eldest bool
 }
 
 // World is the built world.
@@ -58,6 +66,18 @@ func (w *World) ID(region, name string) string {
 	panic("testworld: no instance " + name + " in " + region)
 }
 
+// Eldest returns the eldest violators: one per canary region, launched in an earlier second than
+// every other instance (canaries aside).
+func (w *World) Eldest() []Instance {
+	var out []Instance
+	for _, in := range w.Instances {
+		if in.Eldest {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
 // ByVerdict returns the instances with verdict v.
 func (w *World) ByVerdict(v string) []Instance {
 	var out []Instance
@@ -71,11 +91,14 @@ func (w *World) ByVerdict(v string) []Instance {
 
 type spec struct {
 	name, verdict string
-	tags          []string
-	protectTerm   bool
-	protectStop   bool
-	stop          bool
-	asg           bool
+	// zone is the Availability Zone's letter; empty is moto's default, "a".
+	zone        string
+	eldest      bool
+	tags        []string
+	protectTerm bool
+	protectStop bool
+	stop        bool
+	asg         bool
 }
 
 func tags(kv ...string) []mototest.Tag {
@@ -100,22 +123,22 @@ func Build(t testing.TB, cfgFor func(region string) aws.Config) *World {
 			{name: "compliant", verdict: "compliant", tags: []string{"Name", "web-1", "created_by", "alice", "department", "eng", "project", "web"}},
 			{name: "mixedcase", verdict: "compliant", tags: []string{"Created_By", "bob", "DEPARTMENT", "eng", " Project ", "api"}},
 			{name: "violator", verdict: "violator", tags: []string{"created_by", "carol", "department", "eng"}},
-			{name: "blank", verdict: "violator", tags: []string{"created_by", "dave", "department", "  ", "project", "x"}},
+			{name: "blank", verdict: "violator", zone: "b", tags: []string{"created_by", "dave", "department", "  ", "project", "x"}},
 			{name: "exempt", verdict: "exempt", tags: []string{"created_by", "frank"}}, // exemption tag added below
 			{name: "expired", verdict: "violator", tags: []string{"created_by", "frank", "awsaudit:exempt", "2020-01-01; long gone"}},
 			{name: "toolong", verdict: "violator", tags: []string{"created_by", "frank"}}, // exemption tag added below
 			{name: "asg", verdict: "managed", tags: []string{"created_by", "gina"}, asg: true},
-			{name: "termprot", verdict: "violator", tags: []string{"created_by", "hank", "department", "eng"}, protectTerm: true},
-			{name: "stopprot", verdict: "violator", tags: []string{"created_by", "ivan", "project", "x"}, protectStop: true},
+			{name: "termprot", verdict: "violator", eldest: true, tags: []string{"created_by", "hank", "department", "eng"}, protectTerm: true},
+			{name: "stopprot", verdict: "violator", zone: "b", tags: []string{"created_by", "ivan", "project", "x"}, protectStop: true},
 			{name: "stopped", verdict: "violator", tags: []string{"department", "eng"}, stop: true},
 		},
 		West: {
 			{name: "compliant", verdict: "compliant", tags: []string{"created_by", "alice", "department", "eng", "project", "web"}},
-			{name: "violator", verdict: "violator", tags: []string{"Name", "scratch"}},
+			{name: "violator", verdict: "violator", eldest: true, tags: []string{"Name", "scratch"}},
 		},
 		Europe: {
 			{name: "compliant", verdict: "compliant", tags: []string{"created_by", "alice", "department", "eng", "project", "web"}},
-			{name: "violator", verdict: "violator", tags: []string{"created_by", "jill", "project", "x"}},
+			{name: "violator", verdict: "violator", eldest: true, tags: []string{"created_by", "jill", "project", "x"}},
 		},
 		NoCanary: {
 			{name: "compliant", verdict: "compliant", tags: []string{"created_by", "alice", "department", "eng", "project", "web"}},
@@ -126,24 +149,47 @@ func Build(t testing.TB, cfgFor func(region string) aws.Config) *World {
 		Home: {{name: "ingrace", verdict: "in_grace", tags: []string{"created_by", "erin"}}},
 		West: {{name: "ingrace", verdict: "in_grace", tags: nil}},
 	}
+	// The eldest violators first, then, in a later second of moto's clock (the same machine's),
+	// the other old instances.
 	for _, r := range All {
 		for _, s := range old[r] {
-			w.launch(t, cfgFor(r), r, s)
+			if s.eldest {
+				w.launch(t, cfgFor(r), r, s)
+			}
 		}
 	}
-	// The young instances must launch in a later second of moto's clock than the old ones.
 	last := w.Instances[len(w.Instances)-1]
+	eldest := w.launchTime(t, cfgFor(last.Region), last.ID)
+	for !time.Now().Truncate(time.Second).After(eldest) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, r := range All {
+		for _, s := range old[r] {
+			if !s.eldest {
+				w.launch(t, cfgFor(r), r, s)
+			}
+		}
+	}
+	// The young instances must launch at least two seconds of moto's clock after the old ones,
+	// so that at World.Now (1 s short of their grace) every old instance is past its own.
+	last = w.Instances[len(w.Instances)-1]
 	lastOld := w.launchTime(t, cfgFor(last.Region), last.ID)
 	for !time.Now().Truncate(time.Second).After(lastOld.Add(time.Second)) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	var youngest time.Time
 	for _, r := range All {
 		for _, s := range young[r] {
-			id := w.launch(t, cfgFor(r), r, s)
-			if lt := w.launchTime(t, cfgFor(r), id); lt.After(youngest) {
-				youngest = lt
-			}
+			w.launch(t, cfgFor(r), r, s)
+		}
+	}
+	w.placeAndDate(t, cfgFor)
+	var youngest time.Time
+	for _, in := range w.Instances {
+		if in.LaunchTime.After(youngest) {
+			youngest = in.LaunchTime
+		}
+		if !in.Eldest && !in.LaunchTime.After(eldest) {
+			t.Fatalf("testworld: %s/%s launched at %v, not after the eldest violators (%v)", in.Region, in.Name, in.LaunchTime, eldest)
 		}
 	}
 	w.Now = youngest.Add(GraceMins*time.Minute - time.Second)
@@ -158,11 +204,15 @@ func Build(t testing.TB, cfgFor func(region string) aws.Config) *World {
 
 func (w *World) launch(t testing.TB, cfg aws.Config, region string, s spec) string {
 	t.Helper()
+	ms := mototest.Spec{Tags: tags(s.tags...)}
+	if s.zone != "" {
+		ms.AvailabilityZone = region + s.zone
+	}
 	var ids []string
 	if s.asg {
-		ids = mototest.RunAutoScalingMember(t, cfg, "web-asg", mototest.Spec{Tags: tags(s.tags...)})
+		ids = mototest.RunAutoScalingMember(t, cfg, "web-asg", ms)
 	} else {
-		ids = mototest.RunInstance(t, cfg, mototest.Spec{Tags: tags(s.tags...)})
+		ids = mototest.RunInstance(t, cfg, ms)
 	}
 	id := ids[0]
 	if s.protectTerm || s.protectStop {
@@ -171,8 +221,43 @@ func (w *World) launch(t testing.TB, cfg aws.Config, region string, s spec) stri
 	if s.stop {
 		mototest.Stop(t, cfg, id)
 	}
-	w.Instances = append(w.Instances, Instance{Name: s.name, Region: region, ID: id, Verdict: s.verdict})
+	w.Instances = append(w.Instances, Instance{Name: s.name, Region: region, ID: id, Verdict: s.verdict, Eldest: s.eldest})
 	return id
+}
+
+// placeAndDate records every instance's Availability Zone and launch time as moto reports them,
+// one listing per region.
+func (w *World) placeAndDate(t testing.TB, cfgFor func(region string) aws.Config) {
+	t.Helper()
+	for _, r := range All {
+		pages := ec2.NewDescribeInstancesPaginator(ec2.NewFromConfig(cfgFor(r)), &ec2.DescribeInstancesInput{})
+		seen := map[string]types.Instance{}
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(context.Background())
+			if err != nil {
+				t.Fatalf("testworld: listing %s: %v", r, err)
+			}
+			for _, res := range page.Reservations {
+				for _, in := range res.Instances {
+					seen[aws.ToString(in.InstanceId)] = in
+				}
+			}
+		}
+		for i := range w.Instances {
+			in := &w.Instances[i]
+			if in.Region != r {
+				continue
+			}
+			got, ok := seen[in.ID]
+			if !ok {
+				t.Fatalf("testworld: %s/%s (%s) not listed", r, in.Name, in.ID)
+			}
+			in.LaunchTime = aws.ToTime(got.LaunchTime)
+			if got.Placement != nil {
+				in.AvailabilityZone = aws.ToString(got.Placement.AvailabilityZone)
+			}
+		}
+	}
 }
 
 func (w *World) launchTime(t testing.TB, cfg aws.Config, id string) time.Time {
