@@ -25,8 +25,9 @@ resource "aws_lambda_function" "enforcer" {
   }
 
   logging_config {
-    log_format = "JSON"
-    log_group  = aws_cloudwatch_log_group.enforcer.name
+    log_format            = "JSON"
+    application_log_level = local.lambda_application_log_level
+    log_group             = aws_cloudwatch_log_group.enforcer.name
   }
 
   tags = var.tags

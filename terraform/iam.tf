@@ -13,7 +13,10 @@ locals {
   # The canary name with {region} as a wildcard, for the Deny that keeps every canary alive even if
   # the code were wrong.
   canary_name_pattern = replace(var.canary_name, "{region}", "*")
-  iam_user_arns       = ["arn:${local.partition}:iam::${local.account_id}:user/*"]
+  # The only instance attributes the functions change (ModifyInstanceAttribute), as the EC2 API
+  # names them.
+  protection_attributes = ["disableApiTermination", "disableApiStop"]
+  iam_user_arns         = ["arn:${local.partition}:iam::${local.account_id}:user/*"]
   # SSM parameters the functions read: the policy, and the Elasticsearch secret when it is there.
   readable_parameter_arns = concat(
     [aws_ssm_parameter.policy.arn],
@@ -91,6 +94,42 @@ data "aws_iam_policy_document" "enforcer" {
         test     = "StringLike"
         variable = "aws:ResourceTag/Name"
         values   = [local.canary_name_pattern]
+      }
+    }
+  }
+
+  # ModifyInstanceAttribute changes any attribute of an instance (user data, type, security
+  # groups, ...); the functions change only termination and stop protection. This Deny refuses
+  # every other attribute when EC2 names the attribute in the ec2:Attribute condition key, which
+  # the Service Authorization Reference lists for ModifyInstanceAttribute. How EC2 fills the key is
+  # not documented: the functions name the attribute by its own parameter
+  # (DisableApiTermination.Value), not by Attribute=disableApiTermination, and the key may then be
+  # absent, or spelled with another case. So the Deny applies only when the key is present (Null
+  # false: a negated operator such as StringNotEquals is true for a missing key, and alone would
+  # deny the protection changes too), and ignores case: an absent key leaves the call to the Allow
+  # above (no extra protection, no harm), and the two protection attributes are never refused. If
+  # the key is absent for that form, this Deny does not stop a call of that form either
+  # (UserData.Value): it narrows the grant as far as EC2 lets a policy, no further.
+  # Confirm in a real account before counting on it: as the role, a ModifyInstanceAttribute of
+  # userData (or instanceType) on a test instance must be denied, and a stop or terminate of a
+  # protected test instance must still succeed.
+  dynamic "statement" {
+    for_each = local.destructive ? [1] : []
+    content {
+      sid       = "OnlyProtectionAttributes"
+      effect    = "Deny"
+      actions   = ["ec2:ModifyInstanceAttribute"]
+      resources = ["*"]
+
+      condition {
+        test     = "StringNotEqualsIgnoreCase"
+        variable = "ec2:Attribute"
+        values   = local.protection_attributes
+      }
+      condition {
+        test     = "Null"
+        variable = "ec2:Attribute"
+        values   = ["false"]
       }
     }
   }
@@ -184,8 +223,11 @@ data "aws_iam_policy_document" "reconciler" {
 
   statement {
     sid = "ReadInstances"
-    # EC2 Describe* calls support no resource-level permissions. DescribeRegions tells enabled
-    # regions from those not opted in.
+    # EC2 Describe* calls support no resource-level permissions. DescribeRegions is not called
+    # here: this configuration always sets AWSAUDIT_REGIONS, and the sweep discovers regions
+    # (telling enabled ones from those not opted in) only when no regions are given, as
+    # `awsaudit sweep` may run. It stays granted because awsapi.ReconcilerActions lists it, which
+    # the drift test holds this policy to; the sweep code is the CLI's too.
     actions   = ["ec2:DescribeInstances", "ec2:DescribeInstanceAttribute", "ec2:DescribeRegions"]
     resources = ["*"]
   }
@@ -215,6 +257,28 @@ data "aws_iam_policy_document" "reconciler" {
         test     = "StringLike"
         variable = "aws:ResourceTag/Name"
         values   = [local.canary_name_pattern]
+      }
+    }
+  }
+
+  # Protection attributes only, when EC2 names the attribute: see the enforcer's policy.
+  dynamic "statement" {
+    for_each = local.destructive ? [1] : []
+    content {
+      sid       = "OnlyProtectionAttributes"
+      effect    = "Deny"
+      actions   = ["ec2:ModifyInstanceAttribute"]
+      resources = ["*"]
+
+      condition {
+        test     = "StringNotEqualsIgnoreCase"
+        variable = "ec2:Attribute"
+        values   = local.protection_attributes
+      }
+      condition {
+        test     = "Null"
+        variable = "ec2:Attribute"
+        values   = ["false"]
       }
     }
   }

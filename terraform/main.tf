@@ -33,6 +33,13 @@ locals {
   # retried after throttling is not redelivered while it is still being handled.
   queue_visibility_timeout_seconds = 6 * var.enforcer_timeout_seconds + var.enforcer_batching_window_seconds
 
+  # Lambda filters JSON application logs by their "level" (INFO by default), before and apart from
+  # the functions' own AWSAUDIT_LOG_LEVEL: debug lines reach CloudWatch only with DEBUG here. Never
+  # above INFO: the embedded-metric lines (and the _bulk documents logged without Elasticsearch)
+  # have no level, Lambda counts them as INFO, and WARN would drop them, and with them the metrics
+  # and alarms. warn and error are applied by the functions themselves.
+  lambda_application_log_level = var.log_level == "debug" ? "DEBUG" : "INFO"
+
   enforcer_name   = "${local.name}-enforcer"
   reconciler_name = "${local.name}-reconciler"
   enforcer_zip    = coalesce(var.enforcer_zip, "${path.module}/../dist/enforcer.zip")

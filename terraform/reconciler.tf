@@ -32,8 +32,9 @@ resource "aws_lambda_function" "reconciler" {
   }
 
   logging_config {
-    log_format = "JSON"
-    log_group  = aws_cloudwatch_log_group.reconciler.name
+    log_format            = "JSON"
+    application_log_level = local.lambda_application_log_level
+    log_group             = aws_cloudwatch_log_group.reconciler.name
   }
 
   tags = var.tags

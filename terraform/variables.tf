@@ -98,9 +98,10 @@ variable "grace_minutes" {
   default     = 5
   nullable    = false
 
+  # The functions refuse a grace period longer than 100 years (100 x 365 days, in minutes).
   validation {
-    condition     = var.grace_minutes >= 0
-    error_message = "grace_minutes must be 0 or more."
+    condition     = var.grace_minutes >= 0 && var.grace_minutes <= 52560000
+    error_message = "grace_minutes must be from 0 to 52560000 (100 years, the longest the functions accept)."
   }
 }
 
@@ -289,7 +290,7 @@ variable "reconciler_zip" {
 }
 
 variable "log_level" {
-  description = "Log level of both functions: debug, info, warn or error."
+  description = "Log level of both functions: debug, info, warn or error. debug also lowers the functions' Lambda application log level to DEBUG (INFO otherwise)."
   type        = string
   default     = "info"
   nullable    = false
@@ -445,14 +446,16 @@ variable "reconciler_memory_mb" {
 }
 
 variable "reconciler_time_reserve_seconds" {
-  description = "Time the reconciler keeps for acting and writing: it starts no region later than this before its timeout."
+  description = "Time the reconciler keeps for acting and writing: it starts no region later than this before its timeout, stops listing and acting halfway through it, and stops writing 10 s before its timeout to spool what Elasticsearch did not take. At least 30."
   type        = number
   default     = 180
   nullable    = false
 
+  # The functions refuse less than 30 s (internal/config MinTimeReserve): with less, the write
+  # would end before the sweep stops.
   validation {
-    condition     = var.reconciler_time_reserve_seconds >= 0 && var.reconciler_time_reserve_seconds <= 900
-    error_message = "reconciler_time_reserve_seconds must be from 0 to 900."
+    condition     = var.reconciler_time_reserve_seconds >= 30 && var.reconciler_time_reserve_seconds <= 900
+    error_message = "reconciler_time_reserve_seconds must be from 30 to 900."
   }
 }
 

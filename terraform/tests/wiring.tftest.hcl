@@ -139,6 +139,10 @@ run "defaults" {
     error_message = "The enforcer must log JSON to its own log group."
   }
   assert {
+    condition     = aws_lambda_function.enforcer.logging_config[0].application_log_level == "INFO" && aws_lambda_function.reconciler.logging_config[0].application_log_level == "INFO"
+    error_message = "Lambda must pass INFO application logs (and the level-less metric lines) by default."
+  }
+  assert {
     condition     = aws_cloudwatch_log_group.enforcer.retention_in_days == 30 && aws_cloudwatch_log_group.reconciler.retention_in_days == 30
     error_message = "The log groups must keep 30 days by default."
   }
@@ -271,6 +275,36 @@ run "zero_grace" {
   }
 }
 
+run "debug_log_level_reaches_lambda" {
+  command = plan
+
+  variables {
+    log_level = "debug"
+  }
+
+  assert {
+    condition     = aws_lambda_function.enforcer.logging_config[0].application_log_level == "DEBUG" && aws_lambda_function.reconciler.logging_config[0].application_log_level == "DEBUG"
+    error_message = "log_level debug must lower Lambda's application log level to DEBUG, or the debug lines are dropped."
+  }
+  assert {
+    condition     = aws_lambda_function.reconciler.environment[0].variables["AWSAUDIT_LOG_LEVEL"] == "debug"
+    error_message = "log_level must reach the functions."
+  }
+}
+
+run "error_log_level_keeps_lambda_at_info" {
+  command = plan
+
+  variables {
+    log_level = "error"
+  }
+
+  assert {
+    condition     = aws_lambda_function.enforcer.logging_config[0].application_log_level == "INFO" && aws_lambda_function.reconciler.logging_config[0].application_log_level == "INFO"
+    error_message = "Lambda's application log level must stay INFO above debug: the embedded-metric lines have no level and count as INFO."
+  }
+}
+
 run "terminate_grants_terminate_only" {
   command = plan
 
@@ -304,6 +338,16 @@ run "terminate_grants_terminate_only" {
   assert {
     condition     = one(one([for s in data.aws_iam_policy_document.enforcer.statement : s if s.sid == "NeverActOnCanaries"]).condition).values == tolist(["api-canary-*"])
     error_message = "The canary Deny must match api-canary-* by default."
+  }
+  assert {
+    condition = alltrue([for doc in [data.aws_iam_policy_document.enforcer, data.aws_iam_policy_document.reconciler] :
+      one([for s in doc.statement : s if s.sid == "OnlyProtectionAttributes"]).effect == "Deny"
+      && one([for s in doc.statement : s if s.sid == "OnlyProtectionAttributes"]).actions == toset(["ec2:ModifyInstanceAttribute"])
+      && toset([for c in one([for s in doc.statement : s if s.sid == "OnlyProtectionAttributes"]).condition : "${c.test} ${c.variable} ${join(",", sort(c.values))}"]) == toset([
+        "StringNotEqualsIgnoreCase ec2:Attribute disableApiStop,disableApiTermination",
+        "Null ec2:Attribute false",
+    ])])
+    error_message = "Both roles must deny ModifyInstanceAttribute of any attribute but the protection flags, and only when ec2:Attribute is present."
   }
   assert {
     condition     = jsondecode(aws_sqs_queue.events.redrive_policy).maxReceiveCount == 3
@@ -490,6 +534,14 @@ run "rejects_negative_grace" {
   expect_failures = [var.grace_minutes]
 }
 
+run "rejects_grace_beyond_100_years" {
+  command = plan
+  variables {
+    grace_minutes = 52560001
+  }
+  expect_failures = [var.grace_minutes]
+}
+
 run "rejects_malformed_region" {
   command = plan
   variables {
@@ -644,6 +696,14 @@ run "rejects_time_reserve_beyond_timeout" {
     reconciler_time_reserve_seconds = 300
   }
   expect_failures = [aws_lambda_function.reconciler]
+}
+
+run "rejects_time_reserve_below_minimum" {
+  command = plan
+  variables {
+    reconciler_time_reserve_seconds = 29
+  }
+  expect_failures = [var.reconciler_time_reserve_seconds]
 }
 
 run "rejects_iam_user_tag_not_required" {
