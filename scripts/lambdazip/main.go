@@ -1,6 +1,7 @@
 // Command lambdazip writes a Lambda deployment zip holding one executable named bootstrap,
-// reproducibly: a fixed timestamp, fixed mode and no extra fields, so the same binary always gives
-// the same zip bytes.
+// reproducibly: a fixed timestamp and a fixed mode, so the same binary always gives the same zip
+// bytes. The only extra field is the 9-byte extended timestamp archive/zip adds for Modified,
+// which holds that same fixed time.
 //
 // usage: go run ./scripts/lambdazip OUT.zip BOOTSTRAP
 package main
