@@ -498,8 +498,9 @@ func TestEventPathOnMoto(t *testing.T) {
 		if m, err := enforcer.ParseMessage(dlq[0]); err != nil || m.Recheck.EventID != "ev-stuck" {
 			t.Fatalf("DLQ holds %v (%v)", dlq, err)
 		}
-		// ev-passing failed once, ev-stuck three times (maxReceiveCount).
-		if st.Failed != 4 || s.stats.Failed != 4 {
+		// ev-passing failed once, ev-stuck three times (maxReceiveCount); only ev-stuck's last
+		// handling failed.
+		if st.Failed != 4 || s.stats.Failed != 4 || st.Unresolved != 1 {
 			t.Fatalf("worker %+v, handler %+v, failures per batch %v", st, s.stats, failures)
 		}
 	})
@@ -614,7 +615,7 @@ func TestEventPathOnMoto(t *testing.T) {
 		if got := s.queue.delays("documents"); len(got) != 1 {
 			t.Fatalf("documents messages %v", got)
 		}
-		if docAttempts != 2 || st.Failed != 1 {
+		if docAttempts != 2 || st.Failed != 1 || st.Unresolved != 0 {
 			t.Fatalf("documents message handled %d times, worker %+v", docAttempts, st)
 		}
 		if v := s.violator("ev-es-down", id); v["outcome"] != "terminated" {

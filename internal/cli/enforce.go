@@ -38,7 +38,7 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.concurrency, "concurrency", config.DefaultConcurrency, "messages handled at once (1 to 64)")
 	fs.StringVar(&f.maxDelay, "max-delay", "900", "longest recheck delay, seconds or a duration (1 to 900 s)")
 	fs.StringVar(&f.notFoundAllowance, "not-found-allowance", "300", "how long after the event an instance EC2 does not show yet is waited for, seconds or a duration")
-	fs.StringVar(&f.retryDelay, "retry-delay", "30", "delay before a failed message, or an instance not visible yet, is tried again, seconds or a duration (0 to 900 s)")
+	fs.StringVar(&f.retryDelay, "retry-delay", "30", "delay before a failed message, or an instance not visible yet, is tried again, seconds or a duration (1 to 900 s)")
 	fs.StringVar(&f.visibilityTimeout, "visibility-timeout", "120", "how long a received message is hidden while it is handled, seconds or a duration (1 s to 12 h)")
 	fs.StringVar(&f.canaryTTL, "canary-ttl", "300", "how long a region's canary check is trusted, seconds or a duration")
 	fs.StringVar(&f.waitTime, "wait-time", "20", "long-poll wait, seconds or a duration (0 to 20 s)")
@@ -71,7 +71,7 @@ func (f *workerFlags) settings(getenv config.Getenv) (workerSettings, error) {
 	}
 	s.maxDelay = dur("max-delay", f.maxDelay, time.Second, 900*time.Second)
 	s.notFound = dur("not-found-allowance", f.notFoundAllowance, 0, 24*time.Hour)
-	s.retry = dur("retry-delay", f.retryDelay, 0, 900*time.Second)
+	s.retry = dur("retry-delay", f.retryDelay, time.Second, 900*time.Second)
 	s.visibility = dur("visibility-timeout", f.visibilityTimeout, time.Second, 12*time.Hour)
 	s.canary = dur("canary-ttl", f.canaryTTL, 0, 24*time.Hour)
 	s.wait = dur("wait-time", f.waitTime, 0, 20*time.Second)
@@ -186,8 +186,8 @@ func runEnforce(ctx context.Context, args []string, env Env) int {
 	mu.Lock()
 	t := total
 	mu.Unlock()
-	fmt.Fprintf(env.Stderr, "awsaudit: enforce: %d message(s) received, %d handled, %d left for redelivery, %d dropped; %d action(s), %d failed; %d document(s) spooled on the queue\n",
-		st.Received, st.Deleted, st.Failed, t.Dropped, t.Actions, t.ActionFailures, t.Spooled)
+	fmt.Fprintf(env.Stderr, "awsaudit: enforce: %d message(s) received, %d handled, %d left for redelivery (%d failed on their last delivery), %d dropped; %d action(s), %d failed; %d document(s) spooled on the queue\n",
+		st.Received, st.Deleted, st.Failed, st.Unresolved, t.Dropped, t.Actions, t.ActionFailures, t.Spooled)
 	if counter != nil {
 		var s []string
 		for _, c := range counter.Snapshot() {
@@ -204,8 +204,10 @@ func runEnforce(ctx context.Context, args []string, env Env) int {
 		if t.ActionFailures > 0 {
 			out.add(ExitFailed, "%d action(s) failed; see the documents' error field", t.ActionFailures)
 		}
-		if st.Failed > 0 {
-			out.add(ExitFailed, "%d message(s) failed and were left for SQS to deliver again (the DLQ keeps those that never succeed)", st.Failed)
+		// A failure a later delivery got past is no failure of the run: only the messages whose
+		// last handling failed count. The queue is empty now, so SQS moved them to the DLQ.
+		if st.Unresolved > 0 {
+			out.add(ExitFailed, "%d message(s) failed on their last delivery and were not handled since: SQS moved them to the DLQ (see the log for why)", st.Unresolved)
 		}
 	}
 	return out.print(env.Stderr)

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/awsaudit/awsaudit/internal/document"
+	"github.com/awsaudit/awsaudit/internal/faultproxy"
 	"github.com/awsaudit/awsaudit/internal/mototest"
 )
 
@@ -78,6 +79,7 @@ func TestEnforceRefusesInvalidInput(t *testing.T) {
 		{"max delay above SQS's", append(base, "--max-delay", "901"), nil, "--max-delay"},
 		{"max delay zero", append(base, "--max-delay", "0"), nil, "--max-delay"},
 		{"negative retry delay", append(base, "--retry-delay", "-1"), nil, "--retry-delay"},
+		{"retry delay zero", append(base, "--retry-delay", "0"), nil, "--retry-delay"},
 		{"wait time above 20 s", append(base, "--wait-time", "21s"), nil, "--wait-time"},
 		{"no visibility timeout", append(base, "--visibility-timeout", "0"), nil, "--visibility-timeout"},
 		{"unreadable allowance", append(base, "--not-found-allowance", "soon"), nil, "--not-found-allowance"},
@@ -137,7 +139,7 @@ func TestEnforceOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	queueURL := aws.ToString(q.QueueUrl)
-	send := func(eventID string, ids ...string) {
+	sendTo := func(queueURL, eventID string, ids ...string) {
 		t.Helper()
 		var items []map[string]string
 		for _, id := range ids {
@@ -151,13 +153,26 @@ func TestEnforceOnMoto(t *testing.T) {
 		})
 		env, _ := json.Marshal(events.EventBridgeEvent{Version: "0", ID: "e-" + eventID, DetailType: "AWS API Call via CloudTrail", Source: "aws.ec2",
 			Time: time.Now().UTC(), Region: "us-east-1", Resources: []string{}, Detail: detail})
-		if _, err := client.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(string(env))}); err != nil {
+		if _, err := client.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(string(env))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	args := func(ndjson string, extra ...string) []string {
+	send := func(eventID string, ids ...string) {
+		t.Helper()
+		sendTo(queueURL, eventID, ids...)
+	}
+	argsFor := func(queueURL, ndjson string, extra ...string) []string {
 		return append([]string{"enforce", "--queue-url", queueURL, "-t", "created_by,department,project", "-g", "0", "--action", "terminate",
 			"--ndjson", ndjson, "--wait-time", "1", "--retry-delay", "1", "--max-delay", "1"}, extra...)
+	}
+	args := func(ndjson string, extra ...string) []string { return argsFor(queueURL, ndjson, extra...) }
+	// viaProxy sends the CLI's AWS calls through a fault proxy in front of moto, each tried once.
+	viaProxy := func(t *testing.T) *faultproxy.Proxy {
+		t.Helper()
+		p := faultproxy.Start(t, srv.URL)
+		t.Setenv("AWS_ENDPOINT_URL", p.URL)
+		t.Setenv("AWS_MAX_ATTEMPTS", "1")
+		return p
 	}
 
 	t.Run("until empty", func(t *testing.T) {
@@ -186,6 +201,65 @@ func TestEnforceOnMoto(t *testing.T) {
 		}
 		if !strings.Contains(stderr, "1 action(s), 0 failed") {
 			t.Fatalf("summary missing:\n%s", stderr)
+		}
+	})
+
+	t.Run("poison on the queue: dropped, exit 0", func(t *testing.T) {
+		if _, err := client.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("not JSON at all")}); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := enforceRun(t.Context(), t, nil, args(filepath.Join(t.TempDir(), "docs.ndjson"), "--until-empty")...)
+		if code != ExitOK {
+			t.Fatalf("exit %d, want 0 for a dropped message:\n%s", code, stderr)
+		}
+		if !strings.Contains(stderr, "1 message(s) received, 1 handled, 0 left for redelivery (0 failed on their last delivery), 1 dropped;") {
+			t.Fatalf("summary:\n%s", stderr)
+		}
+	})
+
+	t.Run("a transient failure a redelivery gets past: exit 0", func(t *testing.T) {
+		p := viaProxy(t)
+		bad := mototest.RunInstance(t, cfg, mototest.Spec{})[0]
+		// The first read of the instance is throttled: the record fails and SQS delivers it again.
+		rule := p.Add(faultproxy.Rule{Service: "ec2", Action: "DescribeInstances", Match: faultproxy.ListContains("Filter.1.Value", bad), Times: 1, Respond: faultproxy.Throttle()})
+		send("ev-cli-transient", bad)
+		code, _, stderr := enforceRun(t.Context(), t, nil, args(filepath.Join(t.TempDir(), "docs.ndjson"), "--until-empty")...)
+		if rule.Hits() != 1 {
+			t.Fatalf("the throttle answered %d requests, want 1", rule.Hits())
+		}
+		if code != ExitOK {
+			t.Fatalf("exit %d, want 0: the failure was transient and the redelivery succeeded:\n%s", code, stderr)
+		}
+		if st := mototest.State(t, cfg, bad); st != "terminated" {
+			t.Fatalf("violator %s", st)
+		}
+		if !strings.Contains(stderr, "2 message(s) received, 1 handled, 1 left for redelivery (0 failed on their last delivery), 0 dropped; 1 action(s), 0 failed;") {
+			t.Fatalf("summary:\n%s", stderr)
+		}
+	})
+
+	t.Run("a message that ends in the DLQ: exit 4", func(t *testing.T) {
+		dlq, err := client.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String("awsaudit-events-2-dlq")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q2, err := client.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String("awsaudit-events-2"), Attributes: map[string]string{
+			"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:` + mototest.AccountID + `:awsaudit-events-2-dlq","maxReceiveCount":"2"}`,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := viaProxy(t)
+		stuck := mototest.RunInstance(t, cfg, mototest.Spec{})[0]
+		p.Add(faultproxy.Rule{Service: "ec2", Action: "DescribeInstances", Match: faultproxy.ListContains("Filter.1.Value", stuck), Respond: faultproxy.Throttle()})
+		sendTo(aws.ToString(q2.QueueUrl), "ev-cli-stuck", stuck)
+		code, _, stderr := enforceRun(t.Context(), t, nil, argsFor(aws.ToString(q2.QueueUrl), filepath.Join(t.TempDir(), "docs.ndjson"), "--until-empty")...)
+		if code != ExitFailed || !strings.Contains(stderr, "1 message(s) failed on their last delivery") {
+			t.Fatalf("exit %d, want 4 and the message in the DLQ:\n%s", code, stderr)
+		}
+		out, err := client.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: dlq.QueueUrl, MaxNumberOfMessages: 10})
+		if err != nil || len(out.Messages) != 1 {
+			t.Fatalf("DLQ holds %v (%v)", out.Messages, err)
 		}
 	})
 
@@ -236,7 +310,7 @@ func TestEnforceOnMoto(t *testing.T) {
 			t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 		}
 		// The message in flight when the context ended was finished and deleted, not abandoned.
-		if !strings.Contains(r.stderr, "awsaudit: enforce: 1 message(s) received, 1 handled, 0 left for redelivery, 0 dropped; 1 action(s), 0 failed;") {
+		if !strings.Contains(r.stderr, "awsaudit: enforce: 1 message(s) received, 1 handled, 0 left for redelivery (0 failed on their last delivery), 0 dropped; 1 action(s), 0 failed;") {
 			t.Errorf("the summary line does not report the message handled and the action taken:\n%s", r.stderr)
 		}
 		attrs, err := client.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL), AttributeNames: []types.QueueAttributeName{

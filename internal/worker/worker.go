@@ -76,8 +76,14 @@ type Worker struct {
 type Stats struct {
 	// Received counts messages received (a redelivered message counts each time).
 	Received int
-	// Deleted counts the messages acknowledged; Failed those left for SQS to deliver again.
+	// Deleted counts the messages acknowledged; Failed the handlings that failed, each leaving
+	// its message for SQS to deliver again (a message that fails twice counts twice).
 	Deleted, Failed int
+	// Unresolved counts the messages whose last handling in this run failed: a transient
+	// failure that a later delivery got past is not among them. When a run with UntilEmpty ends,
+	// the queue is empty, so these are the messages SQS moved to the DLQ (or that another
+	// consumer took).
+	Unresolved int
 }
 
 // Run polls until ctx is done (graceful shutdown: no new receive, messages being handled are
@@ -100,6 +106,8 @@ func (w *Worker) Run(ctx context.Context) (Stats, error) {
 		slots  = make(chan struct{}, conc)
 		empty  int
 		runErr error
+		// failing holds the ids of the messages whose last handling failed.
+		failing = map[string]bool{}
 	)
 	inFlight := func() int { return len(slots) }
 	// Handling outlives a shutdown request: what was received is finished, not abandoned.
@@ -171,10 +179,16 @@ poll:
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			deleted, failed := w.process(handleCtx, arn, msgs)
+			deleted, handled, failed := w.process(handleCtx, arn, msgs)
 			mu.Lock()
 			st.Deleted += deleted
-			st.Failed += failed
+			st.Failed += len(failed)
+			for _, id := range handled {
+				delete(failing, id)
+			}
+			for _, id := range failed {
+				failing[id] = true
+			}
 			mu.Unlock()
 			for range msgs {
 				<-slots
@@ -182,6 +196,7 @@ poll:
 		}()
 	}
 	wg.Wait()
+	st.Unresolved = len(failing)
 	return st, runErr
 }
 
@@ -264,8 +279,9 @@ func (w *Worker) queueEmpty(ctx context.Context) (bool, error) {
 }
 
 // process hands msgs to the handler as one batch, deletes the records it handled and leaves the
-// failed ones to come back after RetryDelay.
-func (w *Worker) process(ctx context.Context, arn string, msgs []types.Message) (deleted, failed int) {
+// failed ones to come back after RetryDelay. It returns how many were deleted and the ids of the
+// messages handled and of those that failed. (SQS keeps a message's id across deliveries.)
+func (w *Worker) process(ctx context.Context, arn string, msgs []types.Message) (deleted int, handled, failed []string) {
 	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
 	region := regionOf(arn)
 	for i, m := range msgs {
@@ -310,9 +326,11 @@ func (w *Worker) process(ctx context.Context, arn string, msgs []types.Message) 
 	for i, r := range ev.Records {
 		id := strconv.Itoa(i)
 		if failedIDs[r.MessageId] {
+			failed = append(failed, r.MessageId)
 			retry = append(retry, types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(id), ReceiptHandle: aws.String(r.ReceiptHandle), VisibilityTimeout: seconds(w.RetryDelay)})
 			continue
 		}
+		handled = append(handled, r.MessageId)
 		del = append(del, types.DeleteMessageBatchRequestEntry{Id: aws.String(id), ReceiptHandle: aws.String(r.ReceiptHandle)})
 	}
 	if len(del) > 0 {
@@ -329,15 +347,14 @@ func (w *Worker) process(ctx context.Context, arn string, msgs []types.Message) 
 		}
 	}
 	if len(retry) > 0 {
-		failed = len(retry)
 		if _, err := w.Queue.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(w.QueueURL), Entries: retry}); err != nil {
 			// They come back after the visibility timeout instead.
 			w.Log.WarnContext(ctx, "shortening the visibility of failed messages failed", logkey.Count, len(retry), logkey.Error, err.Error())
 		}
 	}
-	w.Log.DebugContext(ctx, "batch handled", logkey.Count, len(msgs), "deleted", deleted, "failed", failed,
+	w.Log.DebugContext(ctx, "batch handled", logkey.Count, len(msgs), "deleted", deleted, "failed", len(failed),
 		logkey.Duration, float64(took.Microseconds())/1000)
-	return deleted, failed
+	return deleted, handled, failed
 }
 
 func messageID(ev events.SQSEvent, entryID *string) string {

@@ -79,8 +79,8 @@ func (q *testQueue) drain(t *testing.T, url string) []string {
 	}
 }
 
-// recorder is a handler that fails the records whose body starts with "fail" and records what
-// it saw.
+// recorder is a handler that fails the records whose body starts with "fail", and those whose
+// body starts with "once" the first time, and records what it saw.
 type recorder struct {
 	mu      sync.Mutex
 	seen    map[string]int
@@ -110,7 +110,7 @@ func (r *recorder) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 	for _, m := range ev.Records {
 		r.seen[m.Body]++
 		r.records = append(r.records, m)
-		if strings.HasPrefix(m.Body, "fail") {
+		if strings.HasPrefix(m.Body, "fail") || strings.HasPrefix(m.Body, "once") && r.seen[m.Body] == 1 {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
 	}
@@ -143,7 +143,7 @@ func TestWorkerDeletesHandledAndRedeliversFailed(t *testing.T) {
 	if rec.seen["fail-1"] != 3 {
 		t.Errorf("fail-1 handled %d times, want 3 (maxReceiveCount)", rec.seen["fail-1"])
 	}
-	if st.Received != 6 || st.Deleted != 3 || st.Failed != 3 {
+	if st.Received != 6 || st.Deleted != 3 || st.Failed != 3 || st.Unresolved != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	if got := q.drain(t, q.dlq); !slices.Equal(got, []string{"fail-1"}) {
@@ -158,6 +158,30 @@ func TestWorkerDeletesHandledAndRedeliversFailed(t *testing.T) {
 			m.ReceiptHandle == "" || m.Attributes["ApproximateReceiveCount"] == "" {
 			t.Fatalf("record %+v", m)
 		}
+	}
+}
+
+// TestWorkerUnresolvedCountsLastFailures: a message that failed and then succeeded is not
+// unresolved; one that failed on every delivery, until SQS moved it to the DLQ, is.
+func TestWorkerUnresolvedCountsLastFailures(t *testing.T) {
+	t.Parallel()
+	q := newTestQueue(t, 2)
+	for _, b := range []string{"ok", "once-1", "once-2", "fail"} {
+		q.send(t, b, 0)
+	}
+	rec := newRecorder()
+	st, err := newWorker(q, rec.Handle).Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.seen["once-1"] != 2 || rec.seen["once-2"] != 2 || rec.seen["fail"] != 2 {
+		t.Fatalf("seen %v", rec.seen)
+	}
+	if st.Failed != 4 || st.Deleted != 3 || st.Unresolved != 1 {
+		t.Fatalf("stats %+v: want 4 failed handlings, 1 message unresolved", st)
+	}
+	if got := q.drain(t, q.dlq); !slices.Equal(got, []string{"fail"}) {
+		t.Fatalf("DLQ holds %v", got)
 	}
 }
 
@@ -262,7 +286,7 @@ func TestWorkerHandlerErrorFailsTheBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || st.Failed != 1 || st.Deleted != 0 {
+	if n != 1 || st.Failed != 1 || st.Deleted != 0 || st.Unresolved != 1 {
 		t.Fatalf("handled %d, stats %+v", n, st)
 	}
 	if got := q.drain(t, q.dlq); !slices.Equal(got, []string{"a"}) {
