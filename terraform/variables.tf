@@ -416,8 +416,8 @@ variable "enforcer_retry_delay_seconds" {
   nullable    = false
 
   validation {
-    condition     = var.enforcer_retry_delay_seconds >= 0 && var.enforcer_retry_delay_seconds <= 900
-    error_message = "enforcer_retry_delay_seconds must be from 0 to 900 (the SQS maximum delay)."
+    condition     = var.enforcer_retry_delay_seconds >= 1 && var.enforcer_retry_delay_seconds <= 900
+    error_message = "enforcer_retry_delay_seconds must be from 1 to 900 (the SQS maximum delay; the enforcer refuses less than 1)."
   }
 }
 

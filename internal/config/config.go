@@ -335,9 +335,10 @@ func LoadLambda(getenv Getenv) (Lambda, error) {
 		}
 		return d
 	}
-	c.MaxDelay = seconds(EnvMaxDelay, DefaultMaxDelay, 0, 900*time.Second)
+	// At least 1 s, as awsaudit enforce's --max-delay and --retry-delay: no message waits less.
+	c.MaxDelay = seconds(EnvMaxDelay, DefaultMaxDelay, time.Second, 900*time.Second)
 	c.NotFoundAllowance = seconds(EnvNotFoundAllowance, DefaultNotFoundAllowance, 0, 24*time.Hour)
-	c.RetryDelay = seconds(EnvRetryDelay, DefaultRetryDelay, 0, 900*time.Second)
+	c.RetryDelay = seconds(EnvRetryDelay, DefaultRetryDelay, time.Second, 900*time.Second)
 	c.CanaryTTL = seconds(EnvCanaryTTL, DefaultCanaryTTL, 0, 24*time.Hour)
 	c.TimeReserve = seconds(EnvTimeReserve, DefaultTimeReserve, MinTimeReserve, 15*time.Minute)
 	c.Concurrency = DefaultConcurrency

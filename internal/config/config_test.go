@@ -76,6 +76,40 @@ func TestTimeReserveBounds(t *testing.T) {
 	}
 }
 
+// The delays are at least 1 s, as the CLI's --max-delay and --retry-delay: a max delay of 0
+// would send rechecks every second, and SQS takes a 0 delay as "the queue's default".
+func TestDelayBounds(t *testing.T) {
+	for _, name := range []string{EnvMaxDelay, EnvRetryDelay} {
+		for _, tt := range []struct {
+			value string
+			want  time.Duration // 0: refused
+		}{
+			{"0", 0},
+			{"0.5", 0},
+			{"-1", 0},
+			{"1", time.Second},
+			{"900", 900 * time.Second},
+			{"901", 0},
+		} {
+			t.Run(name+"="+tt.value, func(t *testing.T) {
+				c, err := LoadLambda(env(map[string]string{EnvPolicy: "tags: [created_by]", name: tt.value}))
+				got := c.MaxDelay
+				if name == EnvRetryDelay {
+					got = c.RetryDelay
+				}
+				switch {
+				case tt.want == 0 && (err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "from 1 to 900")):
+					t.Fatalf("error %v, want one naming %s and its range", err, name)
+				case tt.want != 0 && err != nil:
+					t.Fatal(err)
+				case tt.want != 0 && got != tt.want:
+					t.Fatalf("%s gives %v, want %v", name, got, tt.want)
+				}
+			})
+		}
+	}
+}
+
 func TestLogValueRedactsSecrets(t *testing.T) {
 	c, err := LoadLambda(env(map[string]string{
 		EnvPolicy: "tags: [x]", EnvESURL: "https://elastic:hunter2@es.example.com:9243",
