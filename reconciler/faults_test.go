@@ -3,7 +3,9 @@ package reconciler_test
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,6 +97,109 @@ func TestSweepOneTerminationFailure(t *testing.T) {
 	out, err := ec2.NewFromConfig(e.direct(testworld.Home)).DescribeInstanceAttribute(context.Background(), &ec2.DescribeInstanceAttributeInput{InstanceId: aws.String(bad), Attribute: "disableApiTermination"})
 	if err != nil || !aws.ToBool(out.DisableApiTermination.Value) {
 		t.Fatalf("termination protection not restored: %v %v", out, err)
+	}
+}
+
+// A batch call that acts but loses its answer (a 5xx after the action) gets the real outcome:
+// the states read again show the instances terminated, so they are terminated, not failed, and
+// none is tried again on its own. Home's violators are in two Availability Zones: one batch each.
+func TestSweepLostAnswerGetsTheRealOutcome(t *testing.T) {
+	e := newEnv(t)
+	bad := e.world.ID(testworld.Home, "violator")
+	var mu sync.Mutex
+	var batches [][]string // every TerminateInstances request in Home, as the ids it named
+	e.proxy.Add(faultproxy.Rule{Service: "ec2", Action: "TerminateInstances", Region: testworld.Home,
+		Match: func(form url.Values) bool {
+			var ids []string
+			for k, v := range form {
+				if strings.HasPrefix(k, "InstanceId.") {
+					ids = append(ids, v...)
+				}
+			}
+			slices.Sort(ids)
+			mu.Lock()
+			batches = append(batches, ids)
+			mu.Unlock()
+			return slices.Contains(ids, bad)
+		},
+		Respond: faultproxy.AfterForward(faultproxy.ServerError(500))})
+	r := e.sweep(policy(t, enforcer.ActionTerminate, func(p *enforcer.Policy) { p.Regions = testworld.CanaryRegions }))
+
+	zoneOf := map[string][]string{}
+	for _, in := range e.world.ByVerdict("violator") {
+		if in.Region != testworld.Home {
+			continue
+		}
+		zoneOf[in.AvailabilityZone] = append(zoneOf[in.AvailabilityZone], in.ID)
+		if got := e.state(in.Region, in.Name); got != "terminated" {
+			t.Errorf("%s is %s", in.Name, got)
+		}
+		d := r.violators[in.ID]
+		if d["outcome"] != "terminated" || d["error"] != nil {
+			t.Errorf("%s: outcome %v, error %v; want terminated, no error", in.Name, d["outcome"], d["error"])
+		}
+	}
+	if r.rep.ActionFailures != 0 {
+		t.Errorf("%d action failures", r.rep.ActionFailures)
+	}
+	if len(zoneOf) != 2 {
+		t.Fatalf("Home's violators are in zones %v, want two", zoneOf)
+	}
+	// Every request was one zone's whole batch (the failed one sent again by the SDK's retries):
+	// no instance was tried on its own.
+	mu.Lock()
+	defer mu.Unlock()
+	sent := map[string]int{}
+	for _, b := range batches {
+		sent[strings.Join(b, ",")]++
+	}
+	for z, ids := range zoneOf {
+		slices.Sort(ids)
+		if sent[strings.Join(ids, ",")] == 0 {
+			t.Errorf("no batch for %s %v; requests %v", z, ids, batches)
+		}
+		delete(sent, strings.Join(ids, ","))
+	}
+	if len(sent) != 0 {
+		t.Errorf("requests other than the two zones' batches: %v", sent)
+	}
+}
+
+// A region whose listing is cut off is unreached, and what it listed before the cut is left out
+// whole: no document, no target, no share of the limit, nothing counted as not acted on.
+func TestSweepCutOffListingIsNoTarget(t *testing.T) {
+	e := newEnv(t)
+	// Home's first page (5 of its 13 instances, violators among them) comes at once; the next
+	// hangs until the run stops.
+	e.proxy.Add(faultproxy.Rule{Service: "ec2", Action: "DescribeInstances", Region: testworld.Home,
+		Match: func(form url.Values) bool { return form.Get("NextToken") != "" }, Respond: faultproxy.Delay(30 * time.Second)})
+	stopBy := time.Now().Add(3 * time.Second)
+	r := e.sweep(policy(t, enforcer.ActionTerminate, func(p *enforcer.Policy) { p.Regions = testworld.CanaryRegions }),
+		func(s *reconciler.Sweeper) {
+			s.PageSize = 5
+			s.StopBy = func() time.Time { return stopBy }
+		})
+	if why := r.rep.Unreached[testworld.Home]; !strings.Contains(why, "listing cut off") {
+		t.Fatalf("unreached %v, unverified %v", r.rep.Unreached, r.rep.Unverified)
+	}
+	for _, in := range e.world.Instances {
+		if in.Region == testworld.Home {
+			if _, ok := r.violators[in.ID]; ok {
+				t.Errorf("%s of the cut-off region has a document", in.Name)
+			}
+		}
+	}
+	// Only West's and Europe's violators were targets, not acted on since the run stopped.
+	if r.rep.NotActed != 2 {
+		t.Errorf("NotActed %d, want 2 (West's and Europe's violators)", r.rep.NotActed)
+	}
+	for _, rs := range r.rep.Regions {
+		if rs.Region == testworld.Home && (rs.Status != reconciler.RegionUnreached || len(rs.Outcomes) != 0) {
+			t.Errorf("Home's summary %+v", rs)
+		}
+	}
+	if got := e.state(testworld.Home, "violator"); got != "running" {
+		t.Errorf("violator in the cut-off region is %s", got)
 	}
 }
 

@@ -354,11 +354,16 @@ type target struct {
 }
 
 // classify builds every kept entry's document with the outcome it gets without acting, and
-// returns the violators that may be acted on.
+// returns the violators that may be acted on. A region whose listing was cut off (unreached) is
+// left out whole: the part listed before the cut is no verified listing, so none of it is a
+// target, takes a share of the limit, or gets a document.
 func (s *Sweeper) classify(sweeps []*regionSweep, hdr document.Header, rep *Report, allowed bool) []target {
 	destructive := s.Policy.Action.Destructive()
 	var targets []target
 	for _, rs := range sweeps {
+		if rs.unreached != "" {
+			continue
+		}
 		_, unverified := rep.Unverified[rs.region]
 		for i := range rs.kept {
 			e := &rs.kept[i]
@@ -505,9 +510,9 @@ func summarise(sweeps []*regionSweep, rep *Report) []RegionSummary {
 		}
 		if s.Status != RegionUnreached {
 			s.Instances = rs.probe.Instances
-		}
-		for _, e := range rs.kept {
-			s.Outcomes[string(e.doc.Outcome)]++
+			for _, e := range rs.kept {
+				s.Outcomes[string(e.doc.Outcome)]++
+			}
 		}
 		out = append(out, s)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -167,6 +169,42 @@ func initialState(in testworld.Instance) string {
 	return "running"
 }
 
+// expect asserts every instance of the world: its state in EC2 now and the outcome of its
+// violator document ("" for none), as want says.
+func (e *env) expect(r *result, want func(in testworld.Instance) (state, outcome string)) {
+	e.t.Helper()
+	for _, in := range e.world.Instances {
+		state, outcome := want(in)
+		if got := e.state(in.Region, in.Name); got != state {
+			e.t.Errorf("%s/%s (%s) is %s, want %s", in.Region, in.Name, in.Verdict, got, state)
+		}
+		if got := r.outcome(e.world, in.Region, in.Name); got != outcome {
+			e.t.Errorf("%s/%s (%s) outcome %q, want %q", in.Region, in.Name, in.Verdict, got, outcome)
+		}
+	}
+}
+
+// protection returns an instance's protection flag as EC2 has it now.
+func (e *env) protection(region, name string, attr types.InstanceAttributeName) bool {
+	e.t.Helper()
+	out, err := ec2.NewFromConfig(e.direct(region)).DescribeInstanceAttribute(context.Background(), &ec2.DescribeInstanceAttributeInput{
+		InstanceId: aws.String(e.world.ID(region, name)), Attribute: attr})
+	if err != nil {
+		e.t.Fatalf("reading %s of %s/%s: %v", attr, region, name, err)
+	}
+	switch attr {
+	case types.InstanceAttributeNameDisableApiTermination:
+		return aws.ToBool(out.DisableApiTermination.Value)
+	default:
+		return aws.ToBool(out.DisableApiStop.Value)
+	}
+}
+
+// flags returns the protection flags a violator document recorded, as "termination/stop".
+func flags(d map[string]any) string {
+	return fmt.Sprintf("%v/%v", d["disable_api_termination"], d["disable_api_stop"])
+}
+
 func TestSweepReportChangesNothingAndReportsEverything(t *testing.T) {
 	e := newEnv(t)
 	r := e.sweep(policy(t, enforcer.ActionReport))
@@ -229,24 +267,17 @@ func TestSweepTerminate(t *testing.T) {
 	e := newEnv(t)
 	r := e.sweep(policy(t, enforcer.ActionTerminate))
 
-	for _, in := range e.world.Instances {
-		want := initialState(in)
-		outcome := ""
+	e.expect(r, func(in testworld.Instance) (string, string) {
 		switch {
 		case in.Verdict == "violator" && in.Region == testworld.NoCanary:
-			outcome = "skipped_unverified"
+			return initialState(in), "skipped_unverified"
 		case in.Verdict == "violator":
-			want, outcome = "terminated", "terminated"
+			return "terminated", "terminated"
 		case in.Verdict == "managed":
-			outcome = "reported"
+			return initialState(in), "reported"
 		}
-		if got := e.state(in.Region, in.Name); got != want {
-			t.Errorf("%s/%s (%s) is %s, want %s", in.Region, in.Name, in.Verdict, got, want)
-		}
-		if got := r.outcome(e.world, in.Region, in.Name); got != outcome {
-			t.Errorf("%s/%s outcome %q, want %q", in.Region, in.Name, got, outcome)
-		}
-	}
+		return initialState(in), ""
+	})
 	for id, d := range r.violators {
 		if d["outcome"] == "terminated" && d["state"] != "shutting-down" && d["state"] != "terminated" {
 			t.Errorf("%s: terminated, but its document says state %v", id, d["state"])
@@ -281,79 +312,120 @@ func TestSweepTerminate(t *testing.T) {
 func TestSweepStop(t *testing.T) {
 	e := newEnv(t)
 	r := e.sweep(policy(t, enforcer.ActionStop))
-	for _, in := range e.world.Instances {
-		want := initialState(in)
-		if in.Verdict == "violator" && in.Region != testworld.NoCanary {
-			want = "stopped"
+	e.expect(r, func(in testworld.Instance) (string, string) {
+		switch {
+		case in.Verdict == "violator" && in.Region == testworld.NoCanary:
+			return initialState(in), "skipped_unverified"
+		case in.Verdict == "violator" && in.Name == "stopped":
+			return "stopped", "reported" // already where a stop puts it
+		case in.Verdict == "violator":
+			return "stopped", "stopped"
+		case in.Verdict == "managed":
+			return initialState(in), "reported"
 		}
-		if got := e.state(in.Region, in.Name); got != want {
-			t.Errorf("%s/%s (%s) is %s, want %s", in.Region, in.Name, in.Verdict, got, want)
+		return initialState(in), ""
+	})
+	for id, d := range r.violators {
+		if d["outcome"] == "stopped" && d["state"] != "stopping" && d["state"] != "stopped" {
+			t.Errorf("%s: stopped, but its document says state %v", id, d["state"])
 		}
-	}
-	if got := r.outcome(e.world, testworld.Home, "stopprot"); got != "stopped" {
-		t.Errorf("stop-protected violator outcome %q", got)
 	}
 	stopped := r.violators[e.world.ID(testworld.Home, "stopped")]
-	if stopped["outcome"] != "reported" || !strings.Contains(stopped["note"].(string), "already stopped") {
-		t.Errorf("already-stopped violator: %v / %v", stopped["outcome"], stopped["note"])
+	if !strings.Contains(stopped["note"].(string), "already stopped") {
+		t.Errorf("already-stopped violator note %v", stopped["note"])
 	}
-	// Stopping needs only stop protection off: termination protection stays on.
-	out, err := ec2.NewFromConfig(e.direct(testworld.Home)).DescribeInstanceAttribute(context.Background(), &ec2.DescribeInstanceAttributeInput{
-		InstanceId: aws.String(e.world.ID(testworld.Home, "termprot")), Attribute: "disableApiTermination"})
-	if err != nil || !aws.ToBool(out.DisableApiTermination.Value) {
-		t.Errorf("termination protection after a stop: %v, %v", out, err)
+	// Both flags are read and recorded in stop mode too, as they were before the stop.
+	if got := flags(r.violators[e.world.ID(testworld.Home, "stopprot")]); got != "false/true" {
+		t.Errorf("stopprot recorded termination/stop protection %s, want false/true", got)
+	}
+	if got := flags(r.violators[e.world.ID(testworld.Home, "termprot")]); got != "true/false" {
+		t.Errorf("termprot recorded termination/stop protection %s, want true/false", got)
+	}
+	if got := flags(r.violators[e.world.ID(testworld.Home, "violator")]); got != "false/false" {
+		t.Errorf("violator recorded termination/stop protection %s, want false/false", got)
+	}
+	// Stopping needs only stop protection off, and it goes back on after the stop: the instance
+	// lives on. Termination protection is never touched.
+	if !e.protection(testworld.Home, "stopprot", types.InstanceAttributeNameDisableApiStop) {
+		t.Error("stop protection not turned back on after the stop")
+	}
+	if !e.protection(testworld.Home, "termprot", types.InstanceAttributeNameDisableApiTermination) {
+		t.Error("termination protection turned off by a stop")
+	}
+	if n := e.counter.ByOperation()["EC2.ModifyInstanceAttribute"]; n != 2 {
+		t.Errorf("%d ModifyInstanceAttribute calls, want 2 (stopprot's stop protection off, then on)", n)
+	}
+	if r.rep.ActionFailures != 0 {
+		t.Errorf("%d action failures", r.rep.ActionFailures)
 	}
 }
 
+// A limit acts on the oldest violators and defers the newest, across regions: the eldest
+// violators (one per canary region, launched a second before everything else) are terminated;
+// every other violator is deferred and left as it was; the canary-less region's is unverified.
 func TestSweepLimitDefersNewest(t *testing.T) {
 	e := newEnv(t)
-	p := policy(t, enforcer.ActionTerminate, func(p *enforcer.Policy) {
-		p.Regions = testworld.CanaryRegions
-		p.Limits.MaxActions = 3
-	})
+	eldest := e.world.Eldest()
+	p := policy(t, enforcer.ActionTerminate, func(p *enforcer.Policy) { p.Limits.MaxActions = len(eldest) })
 	r := e.sweep(p)
-	acted, deferred := 0, 0
-	for _, d := range r.violators {
-		switch d["outcome"] {
-		case "terminated":
-			acted++
-		case "skipped_limit":
-			deferred++
-			if got := e.state(d["region"].(string), nameOf(e.world, d["id"].(string))); got == "terminated" {
-				t.Errorf("deferred %s was terminated", d["id"])
-			}
+	e.expect(r, func(in testworld.Instance) (string, string) {
+		switch {
+		case in.Eldest:
+			return "terminated", "terminated"
+		case in.Verdict == "violator" && in.Region == testworld.NoCanary:
+			return initialState(in), "skipped_unverified"
+		case in.Verdict == "violator":
+			return initialState(in), "skipped_limit"
+		case in.Verdict == "managed":
+			return initialState(in), "reported"
 		}
+		return initialState(in), ""
+	})
+	// The eldest include the termination-protected violator: its protection was recorded.
+	if got := flags(r.violators[e.world.ID(testworld.Home, "termprot")]); got != "true/false" {
+		t.Errorf("termprot recorded %s", got)
 	}
-	if acted != 3 || deferred != 6 || r.rep.Deferred != 6 || r.rep.Limit != 3 {
-		t.Fatalf("acted %d deferred %d (report %d, limit %d)", acted, deferred, r.rep.Deferred, r.rep.Limit)
+	if r.rep.Deferred != 6 || r.rep.Limit != 3 {
+		t.Errorf("deferred %d, limit %d; want 6 and 3", r.rep.Deferred, r.rep.Limit)
 	}
-	if len(r.rep.Unverified) != 0 {
-		t.Fatalf("unverified %v", r.rep.Unverified)
+	if len(r.rep.Unverified) != 1 || r.rep.Unverified[testworld.NoCanary] == "" {
+		t.Errorf("unverified %v", r.rep.Unverified)
 	}
 	if errs := r.rollup["errors"]; errs == nil || !strings.Contains(strs(errs)[0], "action limit 3 reached: 6 violator(s) deferred") {
 		t.Errorf("rollup errors %v", errs)
 	}
 }
 
+// A percentage limit counts the instances listed in verified regions (20 here, the canary-less
+// region's 2 not among them) and still acts on the oldest first.
 func TestSweepLimitPercentOfListedInstances(t *testing.T) {
 	e := newEnv(t)
 	p := policy(t, enforcer.ActionTerminate, func(p *enforcer.Policy) {
-		p.Regions = testworld.CanaryRegions
 		p.Limits.MaxPercent = 10 // of 20 instances listed in verified regions: 2
 	})
 	r := e.sweep(p)
-	if r.rep.Limit != 2 || r.rollup["outcomes"].(map[string]any)["terminated"] != 2.0 {
-		t.Fatalf("limit %d, outcomes %v", r.rep.Limit, r.rollup["outcomes"])
+	if r.rep.Limit != 2 {
+		t.Fatalf("limit %d, want 2", r.rep.Limit)
 	}
-}
-
-func nameOf(w *testworld.World, id string) string {
-	for _, in := range w.Instances {
-		if in.ID == id {
-			return in.Name
+	acted := 0
+	e.expect(r, func(in testworld.Instance) (string, string) {
+		switch {
+		case in.Eldest && r.outcome(e.world, in.Region, in.Name) == "terminated":
+			// Two of the three eldest, whichever two: they are the same age.
+			acted++
+			return "terminated", "terminated"
+		case in.Verdict == "violator" && in.Region == testworld.NoCanary:
+			return initialState(in), "skipped_unverified"
+		case in.Verdict == "violator":
+			return initialState(in), "skipped_limit"
+		case in.Verdict == "managed":
+			return initialState(in), "reported"
 		}
+		return initialState(in), ""
+	})
+	if acted != 2 || r.rollup["outcomes"].(map[string]any)["terminated"] != 2.0 {
+		t.Errorf("%d of the eldest terminated, outcomes %v; want 2", acted, r.rollup["outcomes"])
 	}
-	return ""
 }
 
 func TestSweepAccountAllowList(t *testing.T) {
@@ -378,6 +450,55 @@ func TestSweepAccountAllowList(t *testing.T) {
 	r = e.sweep(policy(t, enforcer.ActionTerminate, func(p *enforcer.Policy) { p.Accounts = []string{mototest.AccountID} }))
 	if got := r.outcome(e.world, testworld.Home, "violator"); got != "terminated" {
 		t.Errorf("allowed account: outcome %q", got)
+	}
+}
+
+// An account with an alias (from IAM) is named by it in every document, its id beside it, and an
+// allow-list may name it by its alias.
+func TestSweepAccountAlias(t *testing.T) {
+	e := newEnv(t)
+	const alias = "acme-prod"
+	if _, err := iam.NewFromConfig(e.direct(testworld.Home)).CreateAccountAlias(context.Background(), &iam.CreateAccountAliasInput{AccountAlias: aws.String(alias)}); err != nil {
+		t.Fatal(err)
+	}
+	named := func(r *result) {
+		t.Helper()
+		if r.rollup["account"] != alias || r.rollup["account_id"] != mototest.AccountID {
+			t.Errorf("rollup account %v (%v), want %s (%s)", r.rollup["account"], r.rollup["account_id"], alias, mototest.AccountID)
+		}
+		for id, d := range r.violators {
+			if d["account"] != alias || d["account_id"] != mototest.AccountID {
+				t.Errorf("%s: account %v (%v)", id, d["account"], d["account_id"])
+			}
+		}
+	}
+
+	// Another alias on the list: audited and reported, never acted on.
+	r := e.sweep(policy(t, enforcer.ActionTerminate, func(p *enforcer.Policy) { p.Accounts = []string{"acme-staging"} }))
+	named(r)
+	for _, in := range e.world.ByVerdict("violator") {
+		want := "skipped_account"
+		if in.Region == testworld.NoCanary {
+			want = "skipped_unverified"
+		}
+		if got := r.outcome(e.world, in.Region, in.Name); got != want {
+			t.Errorf("%s/%s outcome %q, want %s", in.Region, in.Name, got, want)
+		}
+		if got := e.state(in.Region, in.Name); got != initialState(in) {
+			t.Errorf("%s/%s is %s in an account not on the allow-list", in.Region, in.Name, got)
+		}
+	}
+
+	// The alias on the list: acted on.
+	r = e.sweep(policy(t, enforcer.ActionTerminate, func(p *enforcer.Policy) { p.Accounts = []string{"acme-staging", alias} }))
+	named(r)
+	for _, in := range e.world.ByVerdict("violator") {
+		if in.Region == testworld.NoCanary {
+			continue
+		}
+		if got := e.state(in.Region, in.Name); got != "terminated" {
+			t.Errorf("%s/%s is %s with the account's alias on the allow-list", in.Region, in.Name, got)
+		}
 	}
 }
 
