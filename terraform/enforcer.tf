@@ -44,6 +44,12 @@ resource "aws_lambda_function" "enforcer" {
       condition     = var.es_url != null || (var.es_secret_ssm_parameter == null && var.es_secret_id == null)
       error_message = "es_secret_ssm_parameter or es_secret_id is set but es_url is not: set es_url too."
     }
+    # The functions refuse credentials over plain http to another machine at start-up; say so at
+    # plan time instead.
+    precondition {
+      condition     = (var.es_secret_ssm_parameter == null && var.es_secret_id == null) || startswith(lower(coalesce(var.es_url, "https://")), "https://")
+      error_message = "es_url is http:// but an Elasticsearch secret is set: the credentials would cross the network in clear text. Use https://."
+    }
     # Each index gets its own strict template; one name for both would give the rollups and the
     # violators one mapping, and every document of the other kind would be rejected.
     precondition {

@@ -584,6 +584,15 @@ run "rejects_both_es_secrets" {
   expect_failures = [aws_lambda_function.enforcer]
 }
 
+run "rejects_es_secret_over_plain_http" {
+  command = plan
+  variables {
+    es_url       = "http://es.example.com:9200"
+    es_secret_id = "awsaudit/es"
+  }
+  expect_failures = [aws_lambda_function.enforcer]
+}
+
 run "rejects_es_secret_without_url" {
   command = plan
   variables {
