@@ -161,8 +161,7 @@ func (c Caller) Matches(value string) bool {
 }
 
 // The userIdentity types awsaudit derives a caller from in a specific way; any other type is
-// named by its user name, ARN or principal id. An AWSService caller is named by its invokedBy,
-// as is any call with invokedBy.
+// named by its user name, ARN or principal id. An AWSService caller is named by its invokedBy.
 const (
 	IdentityIAMUser       = "IAMUser"
 	IdentityAssumedRole   = "AssumedRole"
@@ -171,11 +170,13 @@ const (
 	IdentityRoot          = "Root"
 )
 
-// CallerOf derives the caller from a userIdentity element. A call with invokedBy was made by
-// that AWS service, whatever the type says: Auto Scaling launches as an AssumedRole of its
-// service-linked role (session "AutoScaling") invoked by autoscaling.amazonaws.com, other
-// services as AWSService. The caller is then the service, with no user names; the ARN keeps the
-// role session it used.
+// CallerOf derives the caller from a userIdentity element. A launch is an AWS service's own when
+// the type is AWSService or the identity is a session of a service-linked role: Auto Scaling
+// launches as an AssumedRole of AWSServiceRoleForAutoScaling (session "AutoScaling") invoked by
+// autoscaling.amazonaws.com. The caller is then the service, named by invokedBy, with no user
+// names (a session name is not a person); the ARN keeps the role session it used. A person's call
+// that a service made on their behalf (CloudFormation, the console) also carries invokedBy, but
+// stays the person's: InvokedBy records the service.
 func CallerOf(u UserIdentity) Caller {
 	c := Caller{Type: u.Type, ARN: u.ARN, AccountID: u.AccountID, InvokedBy: u.InvokedBy}
 	var issuer *SessionIssuer
@@ -183,7 +184,7 @@ func CallerOf(u UserIdentity) Caller {
 		issuer = u.SessionContext.SessionIssuer
 	}
 	switch {
-	case u.InvokedBy != "":
+	case u.Type == IdentityAWSService || (u.InvokedBy != "" && serviceLinkedSession(u, issuer)):
 		c.Name = u.InvokedBy
 	case u.Type == IdentityIAMUser:
 		name := u.UserName
@@ -233,6 +234,15 @@ func CallerOf(u UserIdentity) Caller {
 		c.Type = "Unknown"
 	}
 	return c
+}
+
+// serviceLinkedSession reports whether u is a session of a service-linked role: its role lives
+// under the path /aws-service-role/, and its name starts with AWSServiceRoleFor.
+func serviceLinkedSession(u UserIdentity, issuer *SessionIssuer) bool {
+	if issuer != nil && (strings.Contains(issuer.ARN, ":role/aws-service-role/") || strings.HasPrefix(issuer.UserName, "AWSServiceRoleFor")) {
+		return true
+	}
+	return strings.HasPrefix(arnTail(u.ARN, "assumed-role/"), "AWSServiceRoleFor")
 }
 
 // arnTail returns what follows marker in an ARN's resource, or "".
