@@ -212,15 +212,16 @@ func (a *Actor) lift(ctx context.Context, api EC2API, action Action, r *Result) 
 	return true
 }
 
-// abandon gives up on r after a failed protection change: gone when the instance no longer
-// exists (nothing left to protect), otherwise failed with its protection turned back on, since
-// the change may have been made although its answer was lost.
+// abandon gives up on r after a failed protection change: gone when the instance is not found
+// any more, otherwise failed. Either way the protection turned off so far goes back on, since
+// the change may have been made although its answer was lost; for an instance truly gone that
+// finds nothing, and its not-found answer is no error.
 func (a *Actor) abandon(ctx context.Context, api EC2API, action Action, r *Result, err error) {
 	if awsapi.IsInstanceNotFound(err) {
 		r.Outcome, r.Note = document.Gone, "not found when its protection was changed"
-		return
+	} else {
+		r.Outcome, r.Err = document.Failed, err
 	}
-	r.Outcome, r.Err = document.Failed, err
 	a.restore(ctx, api, action, r)
 }
 
