@@ -353,7 +353,7 @@ func (w *Worker) process(ctx context.Context, arn string, msgs []types.Message) 
 		}
 	}
 	w.Log.DebugContext(ctx, "batch handled", logkey.Count, len(msgs), "deleted", deleted, "failed", len(failed),
-		logkey.Duration, float64(took.Microseconds())/1000)
+		"started", start, logkey.Duration, float64(took.Microseconds())/1000)
 	return deleted, handled, failed
 }
 

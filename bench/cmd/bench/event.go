@@ -263,7 +263,7 @@ func waitDoc(ctx context.Context, es *estest.Server, id string, timeout time.Dur
 }
 
 // handlerTimes reads the worker's "batch handled" log lines (JSON): the handler's time per record
-// and the batches' starts (the line's time, less the handler's time), in order.
+// and the batches' starts (the line's "started"), in order.
 func handlerTimes(path string) ([]float64, []time.Time, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -277,7 +277,7 @@ func handlerTimes(path string) ([]float64, []time.Time, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var b struct {
-			Time       time.Time `json:"time"`
+			Started    time.Time `json:"started"`
 			Msg        string    `json:"msg"`
 			Count      int       `json:"count"`
 			DurationMS float64   `json:"duration_ms"`
@@ -286,7 +286,7 @@ func handlerTimes(path string) ([]float64, []time.Time, error) {
 			continue
 		}
 		out = append(out, b.DurationMS/float64(b.Count))
-		starts = append(starts, b.Time.Add(-time.Duration(b.DurationMS*float64(time.Millisecond))))
+		starts = append(starts, b.Started)
 	}
 	return out, starts, sc.Err()
 }
