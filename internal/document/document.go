@@ -28,7 +28,8 @@ const (
 	Terminated Outcome = "terminated"
 	// NowCompliant: the second read just before acting found the instance no longer a violator.
 	NowCompliant Outcome = "now_compliant"
-	// Gone: the second read found the instance terminated, shutting down, or absent.
+	// Gone: the instance was terminated, shutting down or absent before awsaudit acted on it (found
+	// by the second read, by the re-read after a failed batch, or by EC2 answering that it is gone).
 	Gone Outcome = "gone"
 	// SkippedLimit: deferred by the per-run action limit.
 	SkippedLimit Outcome = "skipped_limit"
