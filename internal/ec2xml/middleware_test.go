@@ -1,0 +1,190 @@
+package ec2xml_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/awsaudit/awsaudit/internal/awsapi"
+	"github.com/awsaudit/awsaudit/internal/ec2xml"
+)
+
+// TestUseAnswersAsTheSDK sends every decode case through two clients, one with Use: the answers
+// Decode takes must read as the SDK reads them, the others must come out exactly as the SDK
+// alone returns them (every field, or the same error), with a debug line saying so.
+func TestUseAnswersAsTheSDK(t *testing.T) {
+	for _, c := range decodeCases {
+		t.Run(c.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			got, err := cannedClient(http.StatusOK, []byte(c.body), ec2xml.Use(log)).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
+			want, werr := cannedClient(http.StatusOK, []byte(c.body)).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
+			if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+				t.Fatalf("error %v, the SDK's %v", err, werr)
+			}
+			left := strings.Contains(logs.String(), "left to the SDK")
+			if left == c.fast {
+				t.Errorf("answer left to the SDK: %t, want %t; log: %s", left, !c.fast, logs.String())
+			}
+			if err != nil {
+				return
+			}
+			if id, _ := awsmiddleware.GetRequestIDMetadata(got.ResultMetadata); id != "canned-request" {
+				t.Errorf("request id %q, want the response's", id)
+			}
+			if c.fast {
+				if d := sameAsSDK(got, want); d != "" {
+					t.Fatal(d)
+				}
+				return
+			}
+			got.ResultMetadata, want.ResultMetadata = middleware.Metadata{}, middleware.Metadata{}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("left to the SDK, the answer reads\n%s\nnot\n%s", dump(got), dump(want))
+			}
+		})
+	}
+}
+
+// ec2Error is EC2's answer to a DescribeInstances of an instance that does not exist.
+const ec2Error = `<?xml version="1.0" encoding="UTF-8"?>
+<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code><Message>The instance ID 'i-0123456789abcdef0' does not exist</Message></Error></Errors><RequestID>4f3a8a40-req</RequestID></Response>`
+
+// TestUseLeavesErrorsToTheSDK checks that an error answer keeps the SDK's typed error: its code
+// (which awsapi classifies), message and request id.
+func TestUseLeavesErrorsToTheSDK(t *testing.T) {
+	_, err := cannedClient(http.StatusBadRequest, []byte(ec2Error), ec2xml.Use(nil)).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
+	_, want := cannedClient(http.StatusBadRequest, []byte(ec2Error)).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorCode() != "InvalidInstanceID.NotFound" || api.ErrorMessage() != "The instance ID 'i-0123456789abcdef0' does not exist" {
+		t.Fatalf("error %v, want the SDK's API error", err)
+	}
+	var re, wantRE *awshttp.ResponseError
+	if !errors.As(err, &re) || !errors.As(want, &wantRE) || re.ServiceRequestID() != wantRE.ServiceRequestID() || re.HTTPStatusCode() != http.StatusBadRequest {
+		t.Errorf("error %v, want a response error with the request id of the SDK's, %v", err, want)
+	}
+	if awsapi.Classify(err) != awsapi.NotFound || err.Error() != want.Error() {
+		t.Errorf("error %v (%v), the SDK's %v", err, awsapi.Classify(err), want)
+	}
+}
+
+// flaky serves DescribeInstances answers from a list, one per request, the last for all after;
+// "cut" sends half of stdPage and drops the connection.
+type flaky struct {
+	answers []string
+	calls   atomic.Int32
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := int(f.calls.Add(1)) - 1
+	a := f.answers[min(n, len(f.answers)-1)]
+	switch {
+	case a == "cut":
+		w.Header().Set("Content-Length", strconv.Itoa(len(stdPage)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(stdPage[:len(stdPage)/2]))
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.(*net.TCPConn).SetLinger(0)
+			_ = conn.Close()
+		}
+	case a == "throttled":
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>r</RequestID></Response>`))
+	default:
+		_, _ = w.Write([]byte(a))
+	}
+}
+
+// TestUseRetriesAsTheSDK runs failing attempts against both clients: the same attempts are
+// made and counted (the counter sits in the retry loop, outside the deserializer), and the same
+// outcome comes out.
+func TestUseRetriesAsTheSDK(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answers []string
+		fails   bool
+	}{
+		{"throttled, then answered", []string{"throttled", "throttled", stdPage}, false},
+		{"cut off, then answered", []string{"cut", stdPage}, false},
+		{"always cut off", []string{"cut"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error, int, int) {
+				f := &flaky{answers: tc.answers}
+				srv := httptest.NewServer(f)
+				defer srv.Close()
+				counter := awsapi.NewCounter()
+				cfg := aws.Config{
+					Region:       "us-east-1",
+					BaseEndpoint: aws.String(srv.URL),
+					Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+					HTTPClient:   awsapi.NewHTTPClient(),
+					Retryer: func() aws.Retryer {
+						return retry.NewStandard(func(o *retry.StandardOptions) {
+							o.MaxAttempts = 3
+							o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
+						})
+					},
+				}
+				counter.Attach(&cfg)
+				out, err := ec2.NewFromConfig(cfg, opts...).DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
+				return out, err, counter.ByOperation()["EC2.DescribeInstances"], int(f.calls.Load())
+			}
+			got, err, counted, served := run(ec2xml.Use(nil))
+			want, werr, wantCounted, wantServed := run()
+			if counted != wantCounted || served != wantServed || counted != served {
+				t.Errorf("%d attempts counted, %d served; the SDK alone: %d counted, %d served", counted, served, wantCounted, wantServed)
+			}
+			if (err != nil) != tc.fails || (werr != nil) != tc.fails {
+				t.Fatalf("error %v, the SDK's %v; want failure %t", err, werr, tc.fails)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), "deserialization failed") || !strings.Contains(werr.Error(), "deserialization failed") {
+					t.Errorf("error %v, the SDK's %v", err, werr)
+				}
+				return
+			}
+			if d := sameAsSDK(got, want); d != "" {
+				t.Error(d)
+			}
+			if got.Reservations[0].Instances[0].InstanceType != "" {
+				t.Error("the last attempt was not decoded by Decode")
+			}
+		})
+	}
+}
+
+// TestUseLeavesOtherOperations checks that other operations of the client keep the SDK's
+// deserializers, and that Use given twice installs once.
+func TestUseLeavesOtherOperations(t *testing.T) {
+	body := `<DescribeRegionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><regionInfo><item><regionName>eu-west-1</regionName><regionEndpoint>ec2.eu-west-1.amazonaws.com</regionEndpoint><optInStatus>opt-in-not-required</optInStatus></item></regionInfo></DescribeRegionsResponse>`
+	out, err := cannedClient(http.StatusOK, []byte(body), ec2xml.Use(nil)).DescribeRegions(t.Context(), &ec2.DescribeRegionsInput{})
+	if err != nil || len(out.Regions) != 1 || aws.ToString(out.Regions[0].RegionName) != "eu-west-1" || aws.ToString(out.Regions[0].OptInStatus) != "opt-in-not-required" {
+		t.Fatalf("DescribeRegions: %+v, %v", out, err)
+	}
+	got, err := cannedClient(http.StatusOK, []byte(stdPage), ec2xml.Use(nil), ec2xml.Use(nil)).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
+	if err != nil || len(got.Reservations) != 1 || got.Reservations[0].Instances[0].InstanceType != "" {
+		t.Fatalf("DescribeInstances with Use twice: %v", err)
+	}
+}
