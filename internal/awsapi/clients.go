@@ -3,6 +3,7 @@ package awsapi
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/awsaudit/awsaudit/internal/ec2xml"
 )
 
 // Options tune the SDK configuration.
@@ -75,8 +78,13 @@ func LoadConfig(ctx context.Context, o Options) (aws.Config, error) {
 	return cfg, nil
 }
 
-// Clients builds SDK clients from one configuration and caches one EC2 client per region.
+// Clients builds SDK clients from one configuration and caches one EC2 client per region. The
+// EC2 clients decode DescribeInstances with ec2xml, about ten times faster than the SDK alone.
 type Clients struct {
+	// Log, set before the first EC2 client is built, gets their debug lines (a DescribeInstances
+	// answer left to the SDK's decoder).
+	Log *slog.Logger
+
 	cfg aws.Config
 	mu  sync.Mutex
 	ec2 map[string]*ec2.Client
@@ -100,7 +108,7 @@ func (c *Clients) EC2(region string) *ec2.Client {
 	if cl, ok := c.ec2[region]; ok {
 		return cl
 	}
-	cl := ec2.NewFromConfig(c.cfg, func(o *ec2.Options) { o.Region = region })
+	cl := ec2.NewFromConfig(c.cfg, func(o *ec2.Options) { o.Region = region }, ec2xml.Use(c.Log))
 	c.ec2[region] = cl
 	return cl
 }

@@ -184,6 +184,7 @@ func openSession(ctx context.Context, env Env, of *outputFlags, af *awsFlags) (*
 		return nil, ExitError
 	}
 	s.clients = awsapi.NewClients(cfg)
+	s.clients.Log = log
 	return s, ExitOK
 }
 

@@ -50,6 +50,7 @@ func Boot(ctx context.Context, function string, getenv config.Getenv, stdout io.
 		return nil, err
 	}
 	e := &Env{Config: cfg, Clients: awsapi.NewClients(awsCfg)}
+	e.Clients.Log = log
 	params := ssm.NewFromConfig(awsCfg)
 	if e.Policy, err = LoadPolicy(ctx, cfg, params); err != nil {
 		return nil, err
