@@ -82,10 +82,12 @@ type result struct {
 }
 
 func (e *env) sweeper(p *enforcer.Policy, buf *bytes.Buffer) *reconciler.Sweeper {
+	// EC2 clients are built as the binaries build them: awsapi.Clients, DescribeInstances decoded
+	// by ec2xml.
 	home := e.viaProxy(testworld.Home)
 	sw := &reconciler.Sweeper{
 		Policy:     p,
-		EC2:        func(region string) reconciler.RegionAPI { return ec2.NewFromConfig(e.viaProxy(region)) },
+		EC2:        func(region string) reconciler.RegionAPI { return awsapi.NewClients(e.viaProxy(region)).EC2(region) },
 		HomeRegion: testworld.Home,
 		Account:    &enforcer.AccountCache{STS: sts.NewFromConfig(home), IAM: iam.NewFromConfig(home), Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		IAM:        iam.NewFromConfig(home),
