@@ -11,6 +11,7 @@ import (
 	"github.com/awsaudit/awsaudit/bench/endpoint"
 	"github.com/awsaudit/awsaudit/bench/fleet"
 	"github.com/awsaudit/awsaudit/enforcer"
+	"github.com/awsaudit/awsaudit/internal/ec2xml"
 )
 
 // pageFleet is one region whose first page holds 1,000 instances, 1% of them violators.
@@ -21,7 +22,13 @@ var pageFleet = fleet.Fleet{Base: base, Regions: []fleet.Region{{Name: "us-east-
 // SDK's EC2 query deserializer. in-memory answers from memory (serializing, signing, middleware
 // and XML decoding only), in-memory-compact the same page without indentation (as moto answers);
 // http adds a loopback HTTP round trip to the bench endpoint.
-func BenchmarkSDKDescribeInstancesPage(b *testing.B) {
+func BenchmarkSDKDescribeInstancesPage(b *testing.B) { benchmarkPage(b) }
+
+// BenchmarkFastDescribeInstancesPage is the same with the client awsaudit builds: ec2xml decodes
+// the answer (ec2xml.Use, as awsapi.Clients builds EC2 clients).
+func BenchmarkFastDescribeInstancesPage(b *testing.B) { benchmarkPage(b, ec2xml.Use(nil)) }
+
+func benchmarkPage(b *testing.B, opts ...func(*ec2.Options)) {
 	page, _ := endpoint.Page(pageFleet, "us-east-1", 0, 1000)
 	in := &ec2.DescribeInstancesInput{
 		Filters:    []types.Filter{{Name: aws.String("instance-state-name"), Values: enforcer.ListedStates}},
@@ -44,13 +51,13 @@ func BenchmarkSDKDescribeInstancesPage(b *testing.B) {
 	}
 	b.Run("in-memory", func(b *testing.B) {
 		b.SetBytes(int64(len(page)))
-		run(b, ec2.NewFromConfig(endpoint.InMemoryConfig(page, "us-east-1")))
+		run(b, ec2.NewFromConfig(endpoint.InMemoryConfig(page, "us-east-1"), opts...))
 	})
 	// EC2 indents its XML; moto does not. The decoder's cost follows the bytes.
 	b.Run("in-memory-compact", func(b *testing.B) {
-		compact := regexp.MustCompile(`>\s+<`).ReplaceAll(page, []byte("><"))
+		compact := compactXML(page)
 		b.SetBytes(int64(len(compact)))
-		run(b, ec2.NewFromConfig(endpoint.InMemoryConfig(compact, "us-east-1")))
+		run(b, ec2.NewFromConfig(endpoint.InMemoryConfig(compact, "us-east-1"), opts...))
 	})
 	b.Run("http", func(b *testing.B) {
 		srv, err := endpoint.Start(pageFleet)
@@ -59,6 +66,11 @@ func BenchmarkSDKDescribeInstancesPage(b *testing.B) {
 		}
 		defer srv.Close()
 		b.SetBytes(int64(len(page)))
-		run(b, ec2.NewFromConfig(endpoint.Config(srv.URL, "us-east-1")))
+		run(b, ec2.NewFromConfig(endpoint.Config(srv.URL, "us-east-1"), opts...))
 	})
 }
+
+var between = regexp.MustCompile(`>\s+<`)
+
+// compactXML drops the indentation between elements, as moto answers.
+func compactXML(page []byte) []byte { return between.ReplaceAll(page, []byte("><")) }

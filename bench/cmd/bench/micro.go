@@ -21,12 +21,12 @@ type benchResult struct {
 	Metrics    map[string]float64 `json:"metrics"` // by unit: ns/op, B/op, allocs/op, custom
 }
 
-// microPackages are the go test benchmarks of part 3 (and the SDK decoding figure of part 2).
+// microPackages are the go test benchmarks of part 3 (and the decoding figures of part 2).
 var microPackages = []struct{ pkg, bench string }{
 	{"./enforcer", "^Benchmark(Decide|FromEC2)$"},
 	{"./internal/document", "^BenchmarkDocument$"},
 	{"./reconciler", "^BenchmarkSweepReport$"},
-	{"./bench/endpoint", "^BenchmarkSDKDescribeInstancesPage$"},
+	{"./bench/endpoint", "^Benchmark(SDK|Fast)DescribeInstancesPage$"},
 }
 
 // microFigures picks the figures from the benchmarks: name, metric, key, label, unit, scale.
@@ -53,6 +53,10 @@ var microFigures = []struct {
 	{"BenchmarkSDKDescribeInstancesPage/in-memory", "allocs/op", "sdk_decode.allocs_per_instance", "SDK decoding: allocations per instance", "allocs", 2, 1e-3},
 	{"BenchmarkSDKDescribeInstancesPage/in-memory-compact", "ns/instance", "sdk_decode.compact_per_instance", "SDK decoding alone, same page without indentation (moto-like)", "ms", 2, 1e-6},
 	{"BenchmarkSDKDescribeInstancesPage/http", "ns/instance", "sdk_decode.http_per_instance", "SDK DescribeInstances over loopback HTTP, per instance", "ms", 2, 1e-6},
+	{"BenchmarkFastDescribeInstancesPage/in-memory", "ns/instance", "fast_decode.per_instance", "awsaudit's DescribeInstances decoding (ec2xml) alone, per instance (EC2-indented page)", "ms", 2, 1e-6},
+	{"BenchmarkFastDescribeInstancesPage/in-memory", "allocs/op", "fast_decode.allocs_per_instance", "ec2xml decoding: allocations per instance", "allocs", 2, 1e-3},
+	{"BenchmarkFastDescribeInstancesPage/in-memory-compact", "ns/instance", "fast_decode.compact_per_instance", "ec2xml decoding alone, same page without indentation (moto-like)", "ms", 2, 1e-6},
+	{"BenchmarkFastDescribeInstancesPage/http", "ns/instance", "fast_decode.http_per_instance", "ec2xml DescribeInstances over loopback HTTP, per instance", "ms", 2, 1e-6},
 }
 
 // micro runs the go test benchmarks.

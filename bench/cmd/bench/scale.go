@@ -157,10 +157,12 @@ func count(n int) string {
 
 // profileShares are the functions whose cumulative share of the sweep's CPU the harness reports.
 var profileShares = []struct{ key, label, fn string }{
-	{"sdk_decode", "SDK DescribeInstances XML decoding", "ec2.(*awsEc2query_deserializeOpDescribeInstances).HandleDeserialize"},
+	{"ec2xml", "DescribeInstances answers read and decoded (ec2xml's deserializer)", "ec2xml.(*deserializer).HandleDeserialize"},
+	{"ec2xml_decode", "  of which ec2xml.Decode", "ec2xml.Decode"},
+	{"network", "  of which network reads", "net.(*conn).Read"},
+	{"sdk_decode", "SDK DescribeInstances XML decoding (answers ec2xml leaves to it)", "ec2.(*awsEc2query_deserializeOpDescribeInstances).HandleDeserialize"},
 	{"encoding_xml", "  of which encoding/xml tokenizing", "encoding/xml.(*Decoder).Token"},
 	{"ring_buffer", "  of which smithy's copy of the response body", "smithy-go/io.(*RingBuffer).Write"},
-	{"network", "  of which network reads", "net.(*conn).Read"},
 	{"malloc", "  allocation (mallocgc, everywhere)", "runtime.mallocgc"},
 	{"gc", "garbage collection (background marking)", "runtime.gcBgMarkWorker"},
 	{"from_ec2", "enforcer.FromEC2", "enforcer.FromEC2"},
