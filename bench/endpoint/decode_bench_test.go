@@ -25,8 +25,8 @@ var pageFleet = fleet.Fleet{Base: base, Regions: []fleet.Region{{Name: "us-east-
 func BenchmarkSDKDescribeInstancesPage(b *testing.B) { benchmarkPage(b) }
 
 // BenchmarkFastDescribeInstancesPage is the same with the client awsaudit builds: ec2xml decodes
-// the answer (ec2xml.Use, as awsapi.Clients builds EC2 clients).
-func BenchmarkFastDescribeInstancesPage(b *testing.B) { benchmarkPage(b, ec2xml.Use(nil)) }
+// the answer (a Decoder's Use, as awsapi.Clients builds EC2 clients).
+func BenchmarkFastDescribeInstancesPage(b *testing.B) { benchmarkPage(b, ec2xml.New(nil).Use) }
 
 func benchmarkPage(b *testing.B, opts ...func(*ec2.Options)) {
 	page, _ := endpoint.Page(pageFleet, "us-east-1", 0, 1000)

@@ -15,7 +15,8 @@ import (
 
 // TestEC2XMLReadsThePagesAsTheSDK decodes every page of a fleet, as EC2 indents it and compacted
 // as moto sends it, with ec2xml and with the SDK: ec2xml must take each page and read each
-// instance as the SDK does, and the listing through a client with ec2xml.Use must be the fleet.
+// instance as the SDK does, and the listing through a client using an ec2xml.Decoder must be the
+// fleet.
 func TestEC2XMLReadsThePagesAsTheSDK(t *testing.T) {
 	f := fleet.Fleet{Base: base, Regions: []fleet.Region{{Name: "us-east-1", Instances: 2100, Violators: 21}, {Name: "sa-east-1", Instances: 3, Violators: 1}}}
 	for _, r := range f.Regions {
@@ -56,7 +57,7 @@ func TestEC2XMLReadsThePagesAsTheSDK(t *testing.T) {
 	}
 	defer srv.Close()
 	for _, r := range f.Regions {
-		pages := ec2.NewDescribeInstancesPaginator(ec2.NewFromConfig(endpoint.Config(srv.URL, r.Name), ec2xml.Use(nil)), &ec2.DescribeInstancesInput{MaxResults: aws.Int32(1000)})
+		pages := ec2.NewDescribeInstancesPaginator(ec2.NewFromConfig(endpoint.Config(srv.URL, r.Name), ec2xml.New(nil).Use), &ec2.DescribeInstancesInput{MaxResults: aws.Int32(1000)})
 		i := 0
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(t.Context())

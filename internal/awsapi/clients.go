@@ -88,6 +88,7 @@ type Clients struct {
 	cfg aws.Config
 	mu  sync.Mutex
 	ec2 map[string]*ec2.Client
+	dec *ec2xml.Decoder // the EC2 clients' one decoder, built with the first
 }
 
 // NewClients returns a factory for cfg.
@@ -108,7 +109,10 @@ func (c *Clients) EC2(region string) *ec2.Client {
 	if cl, ok := c.ec2[region]; ok {
 		return cl
 	}
-	cl := ec2.NewFromConfig(c.cfg, func(o *ec2.Options) { o.Region = region }, ec2xml.Use(c.Log))
+	if c.dec == nil {
+		c.dec = ec2xml.New(c.Log)
+	}
+	cl := ec2.NewFromConfig(c.cfg, func(o *ec2.Options) { o.Region = region }, c.dec.Use)
 	c.ec2[region] = cl
 	return cl
 }

@@ -36,10 +36,11 @@
 //
 // # Plugging in
 //
-// Use installs it in an EC2 client as the DescribeInstances deserializer. A 2xx answer is read
-// whole and decoded; any other answer, an answer whose body breaks off, and any body Decode
-// refuses go to the SDK's own deserializer, with the body replayed from memory: errors, request
-// ids and retries stay the SDK's, and the output is never worse than the SDK's. The SDK's
-// deserialization-duration metric is not recorded for the answers Decode reads (awsaudit
-// configures no meter).
+// A Decoder's Use installs it in an EC2 client as the DescribeInstances deserializer. A 2xx answer
+// is read whole and decoded; any other answer, an answer whose body breaks off, and any body
+// Decode refuses (or panics on) go to the SDK's own deserializer, with the body replayed from
+// memory: errors, request ids and retries stay the SDK's, and the output is never worse than the
+// SDK's. A Decoder holds at most two answers whole at once, so memory does not grow with the
+// regions listed at once. The SDK's deserialization-duration metric is not
+// recorded for the answers Decode reads (awsaudit configures no meter).
 package ec2xml

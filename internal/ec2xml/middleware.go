@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
+	"runtime/debug"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -21,20 +21,38 @@ import (
 // it, so middleware placed relative to it stays where it was.
 const deserializerID = "OperationDeserializer"
 
-// Use returns an EC2 client option that decodes the client's DescribeInstances answers with
-// Decode, leaving every other answer, and any answer Decode does not take, to the SDK. log (nil
-// for none) gets a debug line for each answer left to the SDK's deserializer.
-func Use(log *slog.Logger) func(*ec2.Options) {
+// Decoder decodes the DescribeInstances answers of the EC2 clients it is given to (Use). It
+// holds at most maxHeld answers whole at once, however many clients and regions are listing: a
+// third waits for its turn to be read. One Decoder serves a process.
+type Decoder struct {
+	log        *slog.Logger
+	decodeBody func([]byte) (*ec2.DescribeInstancesOutput, error) // Decode; tests replace it
+	turns      chan struct{}                                      // one token per answer held
+}
+
+// maxHeld is how many answers a Decoder holds at once. A page of 1,000 instances as EC2 indents it
+// is about 9 MB, which a garbage-collected heap pays about twice; two pages decoding at once keep
+// two cores busy (decoding one takes about 15 ms, EC2 far longer to answer it). Buffers are not
+// kept between answers: kept, they would count as live heap and double the heap's goal.
+const maxHeld = 2
+
+// New returns a Decoder. log (nil for none) gets a debug line for each answer left to the SDK's
+// deserializer.
+func New(log *slog.Logger) *Decoder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return func(o *ec2.Options) {
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error { return install(st, log) })
-	}
+	return &Decoder{log: log, decodeBody: Decode, turns: make(chan struct{}, maxHeld)}
+}
+
+// Use is an EC2 client option: the client's DescribeInstances answers are decoded with Decode,
+// every other answer, and any answer Decode does not take, by the SDK.
+func (d *Decoder) Use(o *ec2.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error { return install(st, d) })
 }
 
 // install swaps DescribeInstances' deserializer for one that tries Decode first.
-func install(st *middleware.Stack, log *slog.Logger) error {
+func install(st *middleware.Stack, d *Decoder) error {
 	if st.ID() != "DescribeInstances" {
 		return nil
 	}
@@ -45,7 +63,7 @@ func install(st *middleware.Stack, log *slog.Logger) error {
 	if _, ok := sdk.(*deserializer); ok {
 		return nil
 	}
-	_, err := st.Deserialize.Swap(deserializerID, &deserializer{sdk: sdk, log: log})
+	_, err := st.Deserialize.Swap(deserializerID, &deserializer{sdk: sdk, d: d})
 	return err
 }
 
@@ -56,7 +74,7 @@ func install(st *middleware.Stack, log *slog.Logger) error {
 // and so retries, stay the SDK's. It runs once per attempt, inside the retry loop.
 type deserializer struct {
 	sdk middleware.DeserializeMiddleware
-	log *slog.Logger
+	d   *Decoder
 }
 
 func (*deserializer) ID() string { return deserializerID }
@@ -71,37 +89,52 @@ func (m *deserializer) HandleDeserialize(ctx context.Context, in middleware.Dese
 	_, span := tracing.StartSpan(ctx, deserializerID)
 	defer span.End()
 
-	buf := bodies.Get().(*bytes.Buffer)
-	buf.Reset()
+	select {
+	case m.d.turns <- struct{}{}:
+		defer func() { <-m.d.turns }()
+	case <-ctx.Done():
+		// The SDK reads the body as it would have, under the same context.
+		return m.sdk.HandleDeserialize(ctx, in, replay{out, md, nil})
+	}
+	var buf bytes.Buffer
 	if n := resp.ContentLength; n > 0 && n <= maxPresize {
 		// ReadFrom wants MinRead bytes free to see the end: without them a full buffer doubles.
 		buf.Grow(int(n) + bytes.MinRead)
 	}
 	_, rerr := buf.ReadFrom(resp.Body)
 	if rerr == nil {
-		result, derr := Decode(buf.Bytes())
+		result, derr := m.d.decode(ctx, buf.Bytes())
 		if derr == nil {
-			// The strings in result are copies: the buffer can serve the next answer.
-			bodies.Put(buf)
 			smithyhttp.CloseResponseBody(ctx, resp, false, nil)
 			out.Result = result
 			return out, md, nil
 		}
-		m.log.Debug("DescribeInstances answer left to the SDK's decoder", logkey.Region, awsmiddleware.GetRegion(ctx), logkey.Reason, derr.Error())
 	}
-	// The SDK reads what was read, then the read's error, if any. The buffer is not reused: the
-	// response, which errors may keep, refers to it.
+	// The SDK reads what was read, then the read's error, if any.
 	resp.Body = replayBody{Reader: io.MultiReader(bytes.NewReader(buf.Bytes()), errReader{rerr}), Closer: resp.Body}
 	return m.sdk.HandleDeserialize(ctx, in, replay{out, md, nil})
+}
+
+// decode is Decode, logging why an answer is left to the SDK. A panic (a bug) leaves it to the
+// SDK too, with a warning.
+func (d *Decoder) decode(ctx context.Context, body []byte) (out *ec2.DescribeInstancesOutput, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("ec2xml: panic: %v", p)
+			d.log.Warn("DescribeInstances answer left to the SDK's decoder after a panic in ec2xml", logkey.Region, awsmiddleware.GetRegion(ctx),
+				logkey.Error, err.Error(), logkey.Detail, string(debug.Stack()))
+		}
+	}()
+	out, err = d.decodeBody(body)
+	if err != nil {
+		d.log.Debug("DescribeInstances answer left to the SDK's decoder", logkey.Region, awsmiddleware.GetRegion(ctx), logkey.Reason, err.Error())
+	}
+	return out, err
 }
 
 // maxPresize bounds the buffer allocated ahead from Content-Length (a 1,000-instance page as EC2
 // indents it is about 9 MB).
 const maxPresize = 64 << 20
-
-// bodies holds answer buffers for reuse across clients: a sweep reads pages of about the same
-// size, several regions at a time.
-var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // replay is the rest of the stack, already run: it answers what it answered.
 type replay struct {

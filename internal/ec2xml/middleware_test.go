@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,7 +37,7 @@ func TestUseAnswersAsTheSDK(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var logs bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			got, err := cannedClient(http.StatusOK, []byte(c.body), ec2xml.Use(log)).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
+			got, err := cannedClient(http.StatusOK, []byte(c.body), ec2xml.New(log).Use).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
 			want, werr := cannedClient(http.StatusOK, []byte(c.body)).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
 			if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
 				t.Fatalf("error %v, the SDK's %v", err, werr)
@@ -72,7 +73,7 @@ const ec2Error = `<?xml version="1.0" encoding="UTF-8"?>
 // TestUseLeavesErrorsToTheSDK checks that an error answer keeps the SDK's typed error: its code
 // (which awsapi classifies), message and request id.
 func TestUseLeavesErrorsToTheSDK(t *testing.T) {
-	_, err := cannedClient(http.StatusBadRequest, []byte(ec2Error), ec2xml.Use(nil)).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
+	_, err := cannedClient(http.StatusBadRequest, []byte(ec2Error), ec2xml.New(nil).Use).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
 	_, want := cannedClient(http.StatusBadRequest, []byte(ec2Error)).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
 	var api smithy.APIError
 	if !errors.As(err, &api) || api.ErrorCode() != "InvalidInstanceID.NotFound" || api.ErrorMessage() != "The instance ID 'i-0123456789abcdef0' does not exist" {
@@ -151,7 +152,7 @@ func TestUseRetriesAsTheSDK(t *testing.T) {
 				out, err := ec2.NewFromConfig(cfg, opts...).DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
 				return out, err, counter.ByOperation()["EC2.DescribeInstances"], int(f.calls.Load())
 			}
-			got, err, counted, served := run(ec2xml.Use(nil))
+			got, err, counted, served := run(ec2xml.New(nil).Use)
 			want, werr, wantCounted, wantServed := run()
 			if counted != wantCounted || served != wantServed || counted != served {
 				t.Errorf("%d attempts counted, %d served; the SDK alone: %d counted, %d served", counted, served, wantCounted, wantServed)
@@ -179,12 +180,85 @@ func TestUseRetriesAsTheSDK(t *testing.T) {
 // deserializers, and that Use given twice installs once.
 func TestUseLeavesOtherOperations(t *testing.T) {
 	body := `<DescribeRegionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><regionInfo><item><regionName>eu-west-1</regionName><regionEndpoint>ec2.eu-west-1.amazonaws.com</regionEndpoint><optInStatus>opt-in-not-required</optInStatus></item></regionInfo></DescribeRegionsResponse>`
-	out, err := cannedClient(http.StatusOK, []byte(body), ec2xml.Use(nil)).DescribeRegions(t.Context(), &ec2.DescribeRegionsInput{})
+	out, err := cannedClient(http.StatusOK, []byte(body), ec2xml.New(nil).Use).DescribeRegions(t.Context(), &ec2.DescribeRegionsInput{})
 	if err != nil || len(out.Regions) != 1 || aws.ToString(out.Regions[0].RegionName) != "eu-west-1" || aws.ToString(out.Regions[0].OptInStatus) != "opt-in-not-required" {
 		t.Fatalf("DescribeRegions: %+v, %v", out, err)
 	}
-	got, err := cannedClient(http.StatusOK, []byte(stdPage), ec2xml.Use(nil), ec2xml.Use(nil)).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
+	got, err := cannedClient(http.StatusOK, []byte(stdPage), ec2xml.New(nil).Use, ec2xml.New(nil).Use).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
 	if err != nil || len(got.Reservations) != 1 || got.Reservations[0].Instances[0].InstanceType != "" {
 		t.Fatalf("DescribeInstances with Use twice: %v", err)
+	}
+}
+
+// gatedClient answers stdPage with bodies whose first read waits for open, and keeps count of
+// the bodies being read at once.
+type gatedClient struct {
+	open           chan struct{}
+	calls, reading atomic.Int32
+	most           atomic.Int32
+}
+
+func (c *gatedClient) Do(req *http.Request) (*http.Response, error) {
+	c.calls.Add(1)
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, ContentLength: int64(len(stdPage)),
+		Body: &gatedBody{c: c, r: strings.NewReader(stdPage)}, Request: req}, nil
+}
+
+type gatedBody struct {
+	c             *gatedClient
+	r             *strings.Reader
+	started, done bool
+}
+
+func (b *gatedBody) Read(p []byte) (int, error) {
+	if !b.started {
+		b.started = true
+		n := b.c.reading.Add(1)
+		for m := b.c.most.Load(); n > m && !b.c.most.CompareAndSwap(m, n); m = b.c.most.Load() {
+		}
+		<-b.c.open
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.c.reading.Add(-1)
+	}
+	return n, err
+}
+
+func (b *gatedBody) Close() error { return nil }
+
+// TestDecoderHoldsTwoAnswersAtOnce runs four DescribeInstances through clients sharing a Decoder:
+// two answers are read at once, the others wait their turn, and all four are decoded.
+func TestDecoderHoldsTwoAnswersAtOnce(t *testing.T) {
+	gate := &gatedClient{open: make(chan struct{})}
+	dec := ec2xml.New(nil)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			client := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://gated.invalid"),
+				Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), HTTPClient: gate, RetryMaxAttempts: 1}, dec.Use)
+			out, err := client.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
+			if err == nil && out.Reservations[0].Instances[0].InstanceType != "" {
+				err = errors.New("the answer was not decoded by ec2xml")
+			}
+			errs <- err
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for gate.calls.Load() < 4 || gate.reading.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d answers, %d being read", gate.calls.Load(), gate.reading.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(gate.open)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if most := gate.most.Load(); most != 2 {
+		t.Errorf("%d answers read at once, want 2", most)
 	}
 }

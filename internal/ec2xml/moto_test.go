@@ -87,7 +87,7 @@ func TestDecodeMotoPages(t *testing.T) {
 	rec := &recorder{inner: cfg.HTTPClient}
 	cfg.HTTPClient = rec
 	plain := ec2.NewFromConfig(cfg)
-	fast := ec2.NewFromConfig(cfg, ec2xml.Use(nil))
+	fast := ec2.NewFromConfig(cfg, ec2xml.New(nil).Use)
 	inputs := []*ec2.DescribeInstancesInput{
 		{},
 		{Filters: []types.Filter{{Name: aws.String("instance-state-name"), Values: enforcer.ListedStates}}, MaxResults: aws.Int32(5)},

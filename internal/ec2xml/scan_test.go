@@ -78,7 +78,7 @@ func TestInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := install(st, nil); err != nil {
+		if err := install(st, New(nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -92,13 +92,13 @@ func TestInstall(t *testing.T) {
 	if err := other.Deserialize.Add(sdkDeserializer{}, middleware.After); err != nil {
 		t.Fatal(err)
 	}
-	if err := install(other, nil); err != nil {
+	if err := install(other, New(nil)); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := other.Deserialize.Get(deserializerID); m != (sdkDeserializer{}) {
 		t.Errorf("DescribeRegions' deserializer is %T", m)
 	}
-	if err := install(middleware.NewStack("DescribeInstances", nil), nil); err == nil {
+	if err := install(middleware.NewStack("DescribeInstances", nil), New(nil)); err == nil {
 		t.Error("install on a stack without a deserializer succeeded")
 	}
 }
