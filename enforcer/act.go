@@ -349,9 +349,10 @@ func (a *Actor) actBatch(ctx context.Context, api EC2API, region string, action 
 				r.setState(states)
 				continue
 			}
-			if a.vanished(ctx, api, region, r, err) {
-				continue
-			}
+		}
+		// The error of a call for this instance alone says whether EC2 knows it any more.
+		if a.vanished(ctx, api, region, r, err) {
+			continue
 		}
 		r.Outcome, r.Err = document.Failed, fmt.Errorf("%s: %w", action, err)
 	}
@@ -359,13 +360,14 @@ func (a *Actor) actBatch(ctx context.Context, api EC2API, region string, action 
 
 // settle gives r its outcome from the states read again after a failed batch call, when they
 // tell it, and reports whether they did. A state the action leads to means it happened (our call
-// did it, its answer lost); an instance absent, or shutting down or terminated when we were
-// stopping it, is gone: someone else ended it.
+// did it, its answer lost); shutting down or terminated when we were stopping it means someone
+// else ended it: gone. An instance absent from the read is not taken as gone on that alone (a
+// listing can lag, and its protection may be off): its own call says, NotFound meaning gone.
 func (r *Result) settle(action Action, reread map[string]Instance) bool {
 	in, ok := reread[r.Instance.ID]
 	switch {
 	case !ok:
-		r.Outcome, r.Note = document.Gone, "not found after the failed "+string(action)
+		return false
 	case reached(action, in.State):
 		r.Instance.State = in.State
 		r.Outcome = success(action)
