@@ -269,6 +269,8 @@ func TestPolicyRefusals(t *testing.T) {
 		{name: "fractional max_actions", file: "tags: [created_by]\nlimits: {max_actions: 0.5}", wantErr: `line 2: want a whole number, found "0.5"`},
 		{name: "fractional max_actions JSON", file: `{"tags": ["created_by"], "limits": {"max_actions": 1.5}}`, wantErr: "field limits.max_actions: want int, found number 1.5"},
 		{name: "JSON repeated key", file: `{"tags": ["created_by"],` + "\n" + `"tags": ["project"]}`, wantErr: `line 2: key "tags" appears twice in one object`},
+		{name: "JSON repeated key in another case", file: `{"tags": ["created_by"], "action": "report", "Action": "terminate"}`, wantErr: `key "Action" repeats "action"`},
+		{name: "JSON limit switched off by a case variant", file: `{"tags": ["created_by"], "limits": {"max_actions": 1, "MAX_ACTIONS": 0}}`, wantErr: `key "MAX_ACTIONS" repeats "max_actions"`},
 		{name: "JSON repeated nested key", file: `{"tags": [{"key": "a", "pattern": "x", "pattern": "y"}]}`, wantErr: `key "pattern" appears twice`},
 		{name: "YAML repeated key", file: "tags: [created_by]\ntags: [project]", wantErr: `mapping key "tags" already defined`},
 		{name: "canary name pattern per region", file: "regions: [us-east-1, eu-west-1]\ntags: [{key: Name, pattern: '^api-canary-us-'}]", wantErr: "Name=api-canary-eu-west-1"},

@@ -257,12 +257,14 @@ func parsePolicy(b []byte, format policyFormat) (*Policy, error) {
 }
 
 // jsonDuplicateKey returns an error naming the first key that appears twice in one JSON object.
+// encoding/json lets a later key overwrite an earlier one, and matches field names regardless of
+// case, so "action" then "Action" would silently change the action: keys are compared folded.
 // Syntax errors are left to the decoder, which reports them with their line.
 func jsonDuplicateKey(b []byte) error {
 	d := json.NewDecoder(bytes.NewReader(b))
-	// One frame per open object or array; an object's frame holds its keys.
+	// One frame per open object or array; an object's frame holds its keys, folded.
 	type frame struct {
-		keys   map[string]bool
+		keys   map[string]string
 		object bool
 		isKey  bool // the next token in this object is a key
 	}
@@ -278,11 +280,15 @@ func jsonDuplicateKey(b []byte) error {
 		}
 		if top != nil && top.object && top.isKey {
 			if k, ok := t.(string); ok {
-				if top.keys[k] {
+				folded := strings.ToLower(k)
+				if prev, dup := top.keys[folded]; dup {
 					line := 1 + bytes.Count(b[:d.InputOffset()], []byte("\n"))
-					return fmt.Errorf("line %d: key %q appears twice in one object", line, k)
+					if prev == k {
+						return fmt.Errorf("line %d: key %q appears twice in one object", line, k)
+					}
+					return fmt.Errorf("line %d: key %q repeats %q in one object (keys are matched regardless of case)", line, k, prev)
 				}
-				top.keys[k] = true
+				top.keys[folded] = k
 				top.isKey = false
 				continue
 			}
@@ -292,7 +298,7 @@ func jsonDuplicateKey(b []byte) error {
 			if top != nil && top.object {
 				top.isKey = true
 			}
-			stack = append(stack, &frame{keys: map[string]bool{}, object: true, isKey: true})
+			stack = append(stack, &frame{keys: map[string]string{}, object: true, isKey: true})
 		case json.Delim('['):
 			if top != nil && top.object {
 				top.isKey = true
