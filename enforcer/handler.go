@@ -407,9 +407,14 @@ func (r *eventRun) classify(ctx context.Context) error {
 		}
 		outcome, note := document.Reported, ""
 		switch {
-		case e.in.Gone() && r.earlierAction(e):
+		case r.earlierAction(e):
+			// Its document is written with create like every other: a document an earlier
+			// delivery wrote first wins, and without one the violator still has its record.
 			e.earlier = true
-			continue
+			outcome, note = document.Gone, "found "+e.in.State+" on a redelivery of the event; an earlier delivery may have "+string(success(h.Policy.Action))+" it"
+			if !e.in.Gone() {
+				outcome = document.Reported
+			}
 		case e.in.Gone():
 			outcome, note = document.Gone, "already "+e.in.State
 		case e.d.Verdict != Violator || !destructive:
@@ -436,19 +441,21 @@ func (r *eventRun) classify(ctx context.Context) error {
 }
 
 // earlierAction reports whether an earlier delivery of this message may have acted on a
-// violator found gone: the message is a redelivery, and the policy would have acted on it.
+// violator: the message is a redelivery, the policy would have acted on it, and it is in the
+// state the action leads to (stopped or stopping for a stop; shutting down, terminated or gone
+// for a terminate).
 //
 // A delivery that acts and then fails (its recheck not sent, its invocation out of time) leaves
-// SQS to deliver the same message again, which knows nothing of that action: the instance it
-// terminated is gone now. Its violator document, written with create before the failure (or
-// spooled), holds the outcome and wins; recording the instance as gone in the event's rollup
-// would contradict it. So such an instance gets no document and no outcome from this record:
-// the rollup counts it as a violator and says in its errors why its outcome is not counted.
-// (When no earlier delivery acted on it — someone else terminated it between two deliveries —
-// it loses the gone document it would otherwise have: the price of never contradicting one.)
+// SQS to deliver the same message again, which knows nothing of that action. The violator
+// document the earlier delivery wrote with create (or spooled) holds the real outcome and wins
+// over this record's, also written with create; when it never got written, this record's stands
+// ("gone" or "reported", with a note saying an earlier delivery may have acted). The event's
+// rollup does not count an outcome for it, which could contradict the earlier document: it
+// counts the violator and says in its errors why its outcome is not counted.
 func (r *eventRun) earlierAction(e *entry) bool {
 	h := r.h
-	return r.redelivered && e.d.Verdict == Violator && h.Policy.Action.Destructive() && !h.DryRun && r.acct.Allowed(h.Policy)
+	return r.redelivered && e.d.Verdict == Violator && h.Policy.Action.Destructive() && !h.DryRun && r.acct.Allowed(h.Policy) &&
+		(e.in.Gone() || reached(h.Policy.Action, e.in.State))
 }
 
 // checkCanary checks the region's canary once per record. An unverified region is an answer;
@@ -589,13 +596,14 @@ func (r *eventRun) write(ctx context.Context) error {
 			st.Acted++
 			ru.ViolatorCount++
 			ru.Errors = append(ru.Errors, fmt.Sprintf("instance %s found %s on a redelivery of the event: an earlier delivery may have acted on it, "+
-				"so its outcome is not counted here (its violator document, written first, says what happened)", e.in.ID, e.in.State))
-			r.log.WarnContext(ctx, "violator already gone on a redelivery: an earlier delivery may have acted on it; no outcome recorded for it",
+				"so its outcome is not counted here (its violator document says what happened: the earlier delivery's when it wrote one)", e.in.ID, e.in.State))
+			r.log.WarnContext(ctx, "violator already acted on at a redelivery: an earlier delivery may have done it; its outcome is not counted in the rollup",
 				logkey.InstanceID, e.in.ID, logkey.Verdict, string(e.d.Verdict), "state", e.in.State)
-			continue
 		}
 		if e.doc != nil {
-			ru.AddViolator(e.doc)
+			if !e.earlier {
+				ru.AddViolator(e.doc)
+			}
 			d, err := document.New(h.Indices.Violator, document.ViolatorID(st.EventID, e.in.ID), document.OpCreate, e.doc)
 			if err != nil {
 				return err

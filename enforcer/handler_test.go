@@ -2,6 +2,7 @@ package enforcer_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -529,8 +530,9 @@ func TestHandlerRedeliveryAfterAnAction(t *testing.T) {
 	if v := w.violator(t, "ev-redo", iA); v["outcome"] != "terminated" {
 		t.Fatalf("A's violator document says %v", v["outcome"])
 	}
-	if n := w.sink.attempts["aws-tag-violator/ev-redo:"+iA]; n != 1 {
-		t.Fatalf("A's violator document written %d times: the redelivery must not write a contradicting one", n)
+	// The redelivery writes its own with create too, which never replaces the first.
+	if n := w.sink.attempts["aws-tag-violator/ev-redo:"+iA]; n != 2 || w.sink.docs["aws-tag-violator/ev-redo:"+iA].Op != document.OpCreate {
+		t.Fatalf("A's violator document written %d times (want the first and the redelivery's create)", n)
 	}
 	r := w.rollup(t, "ev-redo")
 	if got := hCounts(r, "outcomes"); !reflect.DeepEqual(got, map[string]int{"terminated": 1}) {
@@ -546,6 +548,33 @@ func TestHandlerRedeliveryAfterAnAction(t *testing.T) {
 	}
 	errs, _ := r["errors"].([]any)
 	if len(errs) != 1 || !strings.Contains(errs[0].(string), iA) || !strings.Contains(errs[0].(string), "redelivery") {
+		t.Fatalf("rollup errors %v", errs)
+	}
+}
+
+// TestHandlerRedeliveryAfterAStop: in stop mode too, a violator an earlier delivery stopped is not
+// recorded "reported, already stopped" by the redelivery, which would contradict its document.
+// And when no earlier document exists (the earlier delivery died before writing), the
+// redelivery's stands, saying an earlier delivery may have acted: no violator is left without one.
+func TestHandlerRedeliveryAfterAStop(t *testing.T) {
+	w := newHWorld(t, hPolicy(t, 5*time.Minute, enforcer.ActionStop))
+	now := w.clock.Now()
+	w.ec2.add(iA, now.Add(-10*time.Minute), "project", "checkout").state = "stopped" // stopped by the earlier delivery
+	if failed := w.handleDelivery(t, 2, w.hEvent("ev-stop", iA)); len(failed) != 0 {
+		t.Fatalf("the redelivery failed: %v", failed)
+	}
+	if n := w.ec2.count("StopInstances"); n != 0 {
+		t.Fatalf("%d StopInstances calls on a redelivery", n)
+	}
+	v := w.violator(t, "ev-stop", iA)
+	if v["outcome"] != "reported" || !strings.Contains(fmt.Sprint(v["note"]), "an earlier delivery may have stopped it") {
+		t.Fatalf("A's document: outcome %v, note %v", v["outcome"], v["note"])
+	}
+	r := w.rollup(t, "ev-stop")
+	if got := hCounts(r, "outcomes"); len(got) != 0 || r["violator_count"] != 1.0 {
+		t.Fatalf("rollup outcomes %v, violator_count %v: A's outcome must not be counted", got, r["violator_count"])
+	}
+	if errs, _ := r["errors"].([]any); len(errs) != 1 || !strings.Contains(errs[0].(string), "found stopped on a redelivery") {
 		t.Fatalf("rollup errors %v", errs)
 	}
 }
