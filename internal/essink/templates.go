@@ -226,7 +226,22 @@ func (s *Sink) installedVersion(ctx context.Context, name string) (int64, error)
 // a warning, since documents are written into it as it is. A field whose type differs is an
 // error naming the index (ES cannot change a field's type in place); it is not tried again
 // within the attempt.
+//
+// Credentials without the privileges to read or update an index's mapping (view_index_metadata,
+// manage) only get a warning: documents are still written, and any with a field the index lacks
+// is refused with its reason and spooled, never lost.
 func (s *Sink) updateIndexMapping(ctx context.Context, index string, mapping map[string]any) error {
+	err := s.putIndexMapping(ctx, index, mapping)
+	var re *ResponseError
+	if errors.As(err, &re) && re.Status == http.StatusForbidden {
+		s.cfg.Log.Warn("cannot bring the existing index's mapping up to date: the credentials lack the manage privilege on it; "+
+			"documents with fields it does not have will be refused (and spooled) until it is updated", logkey.Index, index, logkey.Error, err.Error())
+		return nil
+	}
+	return err
+}
+
+func (s *Sink) putIndexMapping(ctx context.Context, index string, mapping map[string]any) error {
 	dynamic, err := s.indexDynamic(ctx, index)
 	if err != nil {
 		return err

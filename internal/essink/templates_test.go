@@ -1,9 +1,11 @@
 package essink_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -106,6 +108,32 @@ func TestEnsureTemplatesUpdatesExistingIndices(t *testing.T) {
 				t.Errorf("%d mapping PUTs for the audit index, which did not exist", n)
 			}
 		})
+	}
+}
+
+// TestEnsureTemplatesWithoutTheManagePrivilege: credentials that may write documents but not
+// update an index's mapping (403) get a warning, not a failed start-up: documents that fit the
+// index still land, and one with a field it lacks is refused with its reason (and spooled by the
+// caller), never lost.
+func TestEnsureTemplatesWithoutTheManagePrivilege(t *testing.T) {
+	srv := estest.Start(t)
+	idx := document.DefaultIndices()
+	older := document.ViolatorMapping()
+	delete(older["properties"].(map[string]any), "disable_api_stop")
+	putJSON(t, srv, "/"+idx.Violator, map[string]any{"mappings": older})
+	srv.FailNextOn("/"+idx.Violator+"/_mapping", 1, http.StatusForbidden)
+
+	var logs bytes.Buffer
+	cfg := fastConfig(t, srv)
+	cfg.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	if err := newSink(t, cfg).EnsureTemplates(bg); err != nil {
+		t.Fatalf("EnsureTemplates: %v", err)
+	}
+	if !strings.Contains(logs.String(), "lack the manage privilege") {
+		t.Errorf("no warning about the privilege:\n%s", logs.String())
+	}
+	if got := fieldType(t, srv.Mapping(idx.Violator), "disable_api_stop"); got != "" {
+		t.Errorf("the mapping was updated (disable_api_stop %q) although ES refused", got)
 	}
 }
 
