@@ -106,8 +106,10 @@ func (w *Worker) Run(ctx context.Context) (Stats, error) {
 		slots  = make(chan struct{}, conc)
 		empty  int
 		runErr error
-		// failing holds the ids of the messages whose last handling failed.
-		failing = map[string]bool{}
+		// last holds, per message id, its latest delivery handled: the one with the highest
+		// receive count, so a late answer from an earlier delivery (its visibility change slow
+		// while a redelivery was already handled) cannot overwrite it.
+		last = map[string]handling{}
 	)
 	inFlight := func() int { return len(slots) }
 	// Handling outlives a shutdown request: what was received is finished, not abandoned.
@@ -180,14 +182,18 @@ poll:
 		go func() {
 			defer wg.Done()
 			deleted, handled, failed := w.process(handleCtx, arn, msgs)
+			receives := map[string]int{}
+			for _, m := range msgs {
+				receives[aws.ToString(m.MessageId)], _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+			}
 			mu.Lock()
 			st.Deleted += deleted
 			st.Failed += len(failed)
 			for _, id := range handled {
-				delete(failing, id)
+				last[id] = last[id].later(handling{receive: receives[id]})
 			}
 			for _, id := range failed {
-				failing[id] = true
+				last[id] = last[id].later(handling{receive: receives[id], failed: true})
 			}
 			mu.Unlock()
 			for range msgs {
@@ -196,8 +202,26 @@ poll:
 		}()
 	}
 	wg.Wait()
-	st.Unresolved = len(failing)
+	for _, h := range last {
+		if h.failed {
+			st.Unresolved++
+		}
+	}
 	return st, runErr
+}
+
+// handling is how one delivery of a message ended.
+type handling struct {
+	receive int // SQS's ApproximateReceiveCount of the delivery
+	failed  bool
+}
+
+// later returns whichever of h and o is the later delivery; o when they are the same one.
+func (h handling) later(o handling) handling {
+	if h.receive > o.receive {
+		return h
+	}
+	return o
 }
 
 func (w *Worker) emptyChecks() int {
