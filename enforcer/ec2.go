@@ -28,7 +28,9 @@ type EC2API interface {
 // money (or can again) is in.
 var ListedStates = []string{"pending", "running", "stopping", "stopped"}
 
-// FromEC2 converts an instance as DescribeInstances returned it.
+// FromEC2 converts an instance as DescribeInstances returned it. The EC2 clients' decoder
+// (internal/ec2xml) fills only the fields read here; a field awsaudit starts to read from a
+// listing must be added there too (its tests compare FromEC2 of both decoders' output).
 func FromEC2(region string, in *types.Instance) Instance {
 	out := Instance{
 		ID:     aws.ToString(in.InstanceId),

@@ -79,8 +79,8 @@ type deserializer struct {
 
 func (*deserializer) ID() string { return deserializerID }
 
-func (m *deserializer) HandleDeserialize(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (
-	middleware.DeserializeOutput, middleware.Metadata, error) {
+func (m *deserializer) HandleDeserialize(ctx context.Context, in middleware.DeserializeInput,
+	next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
 	out, md, err := next.HandleDeserialize(ctx, in)
 	resp, ok := out.RawResponse.(*smithyhttp.Response)
 	if err != nil || !ok || resp.StatusCode < 200 || resp.StatusCode >= 300 {
@@ -121,13 +121,14 @@ func (d *Decoder) decode(ctx context.Context, body []byte) (out *ec2.DescribeIns
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, fmt.Errorf("ec2xml: panic: %v", p)
-			d.log.Warn("DescribeInstances answer left to the SDK's decoder after a panic in ec2xml", logkey.Region, awsmiddleware.GetRegion(ctx),
-				logkey.Error, err.Error(), logkey.Detail, string(debug.Stack()))
+			d.log.Warn("DescribeInstances answer left to the SDK's decoder after a panic in ec2xml",
+				logkey.Region, awsmiddleware.GetRegion(ctx), logkey.Error, err.Error(), logkey.Detail, string(debug.Stack()))
 		}
 	}()
 	out, err = d.decodeBody(body)
 	if err != nil {
-		d.log.Debug("DescribeInstances answer left to the SDK's decoder", logkey.Region, awsmiddleware.GetRegion(ctx), logkey.Reason, err.Error())
+		d.log.Debug("DescribeInstances answer left to the SDK's decoder",
+			logkey.Region, awsmiddleware.GetRegion(ctx), logkey.Reason, err.Error())
 	}
 	return out, err
 }
@@ -143,7 +144,8 @@ type replay struct {
 	err error
 }
 
-func (r replay) HandleDeserialize(context.Context, middleware.DeserializeInput) (middleware.DeserializeOutput, middleware.Metadata, error) {
+func (r replay) HandleDeserialize(context.Context, middleware.DeserializeInput) (
+	middleware.DeserializeOutput, middleware.Metadata, error) {
 	return r.out, r.md, r.err
 }
 
