@@ -55,6 +55,11 @@ type Actor struct {
 	Log   *slog.Logger
 	// BatchSize is the most instances in one stop or terminate call (default 50).
 	BatchSize int
+	// RestoreBy, when set, bounds turning protection back on, which runs on a context of its own
+	// (the action's has often ended, which is why it failed) for at most restoreTimeout: an
+	// invocation keeps the time it needs after acting (to write, spool and log). Restoring gets
+	// at least minRestore even when RestoreBy has passed.
+	RestoreBy func() time.Time
 }
 
 const defaultBatchSize = 50
@@ -226,14 +231,27 @@ func (a *Actor) abandon(ctx context.Context, api EC2API, action Action, r *Resul
 }
 
 // restoreTimeout bounds turning protection back on, which runs even when the action's context
-// has ended: its end is often why the action failed.
-const restoreTimeout = 30 * time.Second
+// has ended: its end is often why the action failed. minRestore is the least it gets.
+const (
+	restoreTimeout = 30 * time.Second
+	minRestore     = 3 * time.Second
+)
+
+// restoreContext returns the context protection is turned back on with: not canceled with ctx,
+// ending after restoreTimeout or at RestoreBy, whichever is first, but not before minRestore.
+func (a *Actor) restoreContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := restoreTimeout
+	if a.RestoreBy != nil {
+		d = max(min(d, time.Until(a.RestoreBy())), minRestore)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
+}
 
 // restore turns back on the protection awsaudit turned off for a result whose action failed.
 // An instance that no longer exists has nothing left to protect: its not-found answer is no
 // error.
 func (a *Actor) restore(ctx context.Context, api EC2API, action Action, r *Result) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	ctx, cancel := a.restoreContext(ctx)
 	defer cancel()
 	var errs []error
 	if action == ActionTerminate && aws.ToBool(r.DisableAPITermination) {
@@ -255,7 +273,7 @@ func (a *Actor) restore(ctx context.Context, api EC2API, action Action, r *Resul
 
 // restoreStopProtection turns stop protection back on after a successful stop.
 func (a *Actor) restoreStopProtection(ctx context.Context, api EC2API, r *Result) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	ctx, cancel := a.restoreContext(ctx)
 	defer cancel()
 	if err := setFlag(ctx, api, r.Instance.ID, types.InstanceAttributeNameDisableApiStop, true); err != nil && !awsapi.IsInstanceNotFound(err) {
 		err = fmt.Errorf("turning stop protection back on after the stop: %w", err)

@@ -460,6 +460,53 @@ func TestActCanceledActionStillRestoresProtection(t *testing.T) {
 	}
 }
 
+// Turning protection back on is bounded by RestoreBy (so an invocation keeps its time to write
+// and spool), but always gets at least minRestore; without RestoreBy, restoreTimeout.
+func TestActRestoreDeadline(t *testing.T) {
+	start := time.Now()
+	for _, tc := range []struct {
+		name      string
+		restoreBy func() time.Time
+		min, max  time.Duration // the restore context's time left, measured from start
+	}{
+		{"no bound", nil, restoreTimeout - time.Second, restoreTimeout + time.Second},
+		{"RestoreBy first", func() time.Time { return start.Add(10 * time.Second) }, 9 * time.Second, 11 * time.Second},
+		{"RestoreBy passed", func() time.Time { return start.Add(-time.Minute) }, minRestore - time.Second, minRestore + time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeEC2()
+			f.add("i-1", "us-east-1a", "running").protectTerm = true
+			f.instances["i-1"].failTerminate = apiErr("InternalError")
+			rec := &deadlineRecorder{fakeEC2: f}
+			a := actor()
+			a.RestoreBy = tc.restoreBy
+			rs := a.Act(context.Background(), rec, "us-east-1", ActionTerminate, []Target{target("i-1", "us-east-1a")})
+			if rs[0].Outcome != document.Failed || !f.instances["i-1"].protectTerm {
+				t.Fatalf("outcome %s, protection back on %v", rs[0].Outcome, f.instances["i-1"].protectTerm)
+			}
+			if rec.restore.IsZero() {
+				t.Fatal("the restore had no deadline")
+			}
+			if left := rec.restore.Sub(start); left < tc.min || left > tc.max {
+				t.Errorf("the restore's context ends %s after the start, want between %s and %s", left, tc.min, tc.max)
+			}
+		})
+	}
+}
+
+// deadlineRecorder records the deadline of the context protection is turned back on with.
+type deadlineRecorder struct {
+	*fakeEC2
+	restore time.Time
+}
+
+func (d *deadlineRecorder) ModifyInstanceAttribute(ctx context.Context, in *ec2.ModifyInstanceAttributeInput, o ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error) {
+	if v := in.DisableApiTermination; v != nil && aws.ToBool(v.Value) {
+		d.restore, _ = ctx.Deadline()
+	}
+	return d.fakeEC2.ModifyInstanceAttribute(ctx, in, o...)
+}
+
 // cancelOnTerminate cancels the context while TerminateInstances is in flight, and fails it.
 type cancelOnTerminate struct {
 	*fakeEC2

@@ -236,11 +236,13 @@ func CallerOf(u UserIdentity) Caller {
 	return c
 }
 
-// serviceLinkedSession reports whether u is a session of a service-linked role: its role lives
-// under the path /aws-service-role/, and its name starts with AWSServiceRoleFor.
+// serviceLinkedSession reports whether u is a session of a service-linked role. The session
+// issuer's ARN says it surely: such roles live under the path /aws-service-role/. Without an
+// issuer ARN, the role's name in the session's ARN (which has no path) is the clue: service-linked
+// roles are named AWSServiceRoleFor….
 func serviceLinkedSession(u UserIdentity, issuer *SessionIssuer) bool {
-	if issuer != nil && (strings.Contains(issuer.ARN, ":role/aws-service-role/") || strings.HasPrefix(issuer.UserName, "AWSServiceRoleFor")) {
-		return true
+	if issuer != nil && issuer.ARN != "" {
+		return strings.Contains(issuer.ARN, ":role/aws-service-role/")
 	}
 	return strings.HasPrefix(arnTail(u.ARN, "assumed-role/"), "AWSServiceRoleFor")
 }

@@ -533,6 +533,11 @@ func (r *eventRun) act(ctx context.Context) {
 		return
 	}
 	actor := &Actor{Policy: h.Policy, Users: h.Users, Now: h.Now, Log: r.log, BatchSize: h.BatchSize}
+	if deadline, ok := ctx.Deadline(); ok {
+		// Protection goes back on while the invocation still has its spool reserve left.
+		restoreBy := deadline.Add(-h.spoolReserve())
+		actor.RestoreBy = func() time.Time { return restoreBy }
+	}
 	results := actor.Act(ctx, r.api, st.Region, h.Policy.Action, act)
 	for k := range results {
 		res := &results[k]

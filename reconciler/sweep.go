@@ -434,7 +434,8 @@ func (s *Sweeper) act(ctx context.Context, log *slog.Logger, sweeps []*regionSwe
 	for _, t := range targets {
 		byRegion[t.rs] = append(byRegion[t.rs], t.i)
 	}
-	actor := &enforcer.Actor{Policy: s.Policy, Users: s.users, Now: s.Now, Log: log, BatchSize: s.BatchSize}
+	// Protection goes back on before the write's end: after it, the invocation only spools and logs.
+	actor := &enforcer.Actor{Policy: s.Policy, Users: s.users, Now: s.Now, Log: log, BatchSize: s.BatchSize, RestoreBy: s.WriteBy}
 	sem := make(chan struct{}, s.concurrency())
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -48,7 +48,7 @@ func main() {
 // in full the documents not spooled, the summary and the metrics. config.MinTimeReserve (30 s)
 // keeps the write's end after the sweep's stop (halfway through the reserve).
 const (
-	spoolReserve = 10 * time.Second
+	spoolReserve = enforcer.DefaultSpoolReserve // the enforcer keeps the same for its spooling
 	logReserve   = 3 * time.Second
 )
 
