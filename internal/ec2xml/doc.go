@@ -40,7 +40,9 @@
 // is read whole and decoded; any other answer, an answer whose body breaks off, and any body
 // Decode refuses (or panics on) go to the SDK's own deserializer, with the body replayed from
 // memory: errors, request ids and retries stay the SDK's, and the output is never worse than the
-// SDK's. A Decoder holds at most two answers whole at once, so memory does not grow with the
-// regions listed at once. The SDK's deserialization-duration metric is not
+// SDK's. Each answer is read whole without waiting on any other (a stalled answer in one region
+// holds up no other), so the answers held at once are the calls in flight, which the sweep's
+// concurrency bounds; a Decoder decodes at most two at once. The SDK's deserialization-duration
+// metric is not
 // recorded for the answers Decode reads (awsaudit configures no meter).
 package ec2xml

@@ -21,20 +21,22 @@ import (
 // it, so middleware placed relative to it stays where it was.
 const deserializerID = "OperationDeserializer"
 
-// Decoder decodes the DescribeInstances answers of the EC2 clients it is given to (Use). It
-// holds at most maxHeld answers whole at once, however many clients and regions are listing: a
-// third waits for its turn to be read. One Decoder serves a process.
+// Decoder decodes the DescribeInstances answers of the EC2 clients it is given to (Use). Each
+// answer is read whole, without waiting for anything (a slow or stalled answer in one region
+// never holds up another's), then decoded: at most maxDecoding at once, however many clients
+// and regions are listing. The answers held whole at once are as many as the DescribeInstances
+// calls in flight, which the sweep bounds (its concurrency). One Decoder serves a process.
 type Decoder struct {
 	log        *slog.Logger
 	decodeBody func([]byte) (*ec2.DescribeInstancesOutput, error) // Decode; tests replace it
-	turns      chan struct{}                                      // one token per answer held
+	turns      chan struct{}                                      // one token per answer decoding
 }
 
-// maxHeld is how many answers a Decoder holds at once. A page of 1,000 instances as EC2 indents it
-// is about 9 MB, which a garbage-collected heap pays about twice; two pages decoding at once keep
-// two cores busy (decoding one takes about 15 ms, EC2 far longer to answer it). Buffers are not
-// kept between answers: kept, they would count as live heap and double the heap's goal.
-const maxHeld = 2
+// maxDecoding is how many answers a Decoder decodes at once: two keep two cores busy (decoding a
+// page of 1,000 instances takes about 15 ms, EC2 far longer to send it), and bound the memory
+// decoding adds to the answers being read. Buffers are not kept between answers: kept, they
+// would count as live heap and double the heap's goal.
+const maxDecoding = 2
 
 // New returns a Decoder. log (nil for none) gets a debug line for each answer left to the SDK's
 // deserializer.
@@ -42,7 +44,7 @@ func New(log *slog.Logger) *Decoder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Decoder{log: log, decodeBody: Decode, turns: make(chan struct{}, maxHeld)}
+	return &Decoder{log: log, decodeBody: Decode, turns: make(chan struct{}, maxDecoding)}
 }
 
 // Use is an EC2 client option: the client's DescribeInstances answers are decoded with Decode,
@@ -89,13 +91,6 @@ func (m *deserializer) HandleDeserialize(ctx context.Context, in middleware.Dese
 	_, span := tracing.StartSpan(ctx, deserializerID)
 	defer span.End()
 
-	select {
-	case m.d.turns <- struct{}{}:
-		defer func() { <-m.d.turns }()
-	case <-ctx.Done():
-		// The SDK reads the body as it would have, under the same context.
-		return m.sdk.HandleDeserialize(ctx, in, replay{out, md, nil})
-	}
 	var buf bytes.Buffer
 	if n := resp.ContentLength; n > 0 && n <= maxPresize {
 		// ReadFrom wants MinRead bytes free to see the end: without them a full buffer doubles.
@@ -103,7 +98,7 @@ func (m *deserializer) HandleDeserialize(ctx context.Context, in middleware.Dese
 	}
 	_, rerr := buf.ReadFrom(resp.Body)
 	if rerr == nil {
-		result, derr := m.d.decode(ctx, buf.Bytes())
+		result, derr := m.d.decodeInTurn(ctx, buf.Bytes())
 		if derr == nil {
 			smithyhttp.CloseResponseBody(ctx, resp, false, nil)
 			out.Result = result
@@ -113,6 +108,18 @@ func (m *deserializer) HandleDeserialize(ctx context.Context, in middleware.Dese
 	// The SDK reads what was read, then the read's error, if any.
 	resp.Body = replayBody{Reader: io.MultiReader(bytes.NewReader(buf.Bytes()), errReader{rerr}), Closer: resp.Body}
 	return m.sdk.HandleDeserialize(ctx, in, replay{out, md, nil})
+}
+
+// decodeInTurn waits for a turn to decode body. When ctx ends first, the answer is left to the
+// SDK's deserializer, which reads it from memory as it would have from the network.
+func (d *Decoder) decodeInTurn(ctx context.Context, body []byte) (*ec2.DescribeInstancesOutput, error) {
+	select {
+	case d.turns <- struct{}{}:
+		defer func() { <-d.turns }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ec2xml: no turn to decode: %w", ctx.Err())
+	}
+	return d.decode(ctx, body)
 }
 
 // decode is Decode, logging why an answer is left to the SDK. A panic (a bug) leaves it to the
