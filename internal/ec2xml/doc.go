@@ -22,9 +22,12 @@
 //   - Every member the SDK parses is checked as the SDK parses it — integers, booleans, numbers
 //     and timestamps with the same functions, simple values holding no elements — even those
 //     Decode drops, so a value the SDK would refuse is refused here too. shapes_gen.go lists
-//     them, generated from the SDK's deserializers by TestShapesMatchSDK, which fails when the
-//     SDK in go.mod reads differently (regenerate: go test ./internal/ec2xml -run
-//     TestShapesMatchSDK -update).
+//     them, with the field each fills, generated from the SDK's deserializers by
+//     TestShapesMatchSDK, which fails when the SDK in go.mod, smithy-go or Go's encoding/xml
+//     changes (regenerate: go test ./internal/ec2xml -run TestShapesMatchSDK -update). The
+//     generator knows the deserializers' code line by line and refuses any other (a value
+//     trimmed, a list replaced rather than appended to), and TestShapesOfTheFieldsRead fails
+//     when a field Decode fills is filled from a second element too.
 //   - Other elements, at any depth, are skipped whole, checked to be well formed.
 //
 // It accepts a strict subset of what encoding/xml does: UTF-8 of XML characters with no carriage

@@ -21,6 +21,9 @@ type shapeID uint16
 type member struct {
 	kind  kind
 	shape shapeID // for kStruct and kList
+	// field is the Go field the SDK fills from the element ("" for an <item>), by which the tests
+	// check that each field Decode fills comes from one element only.
+	field string
 }
 
 // shape is one structure or list of the DescribeInstances answer as the SDK's deserializer
