@@ -40,12 +40,13 @@
 // # Plugging in
 //
 // A Decoder's Use installs it in an EC2 client as the DescribeInstances deserializer. A 2xx answer
-// is read whole and decoded; any other answer, an answer whose body breaks off, and any body
-// Decode refuses (or panics on) go to the SDK's own deserializer, with the body replayed from
-// memory: errors, request ids and retries stay the SDK's, and the output is never worse than the
-// SDK's. Each answer is read whole without waiting on any other (a stalled answer in one region
-// holds up no other), so the answers held at once are the calls in flight, which the sweep's
-// concurrency bounds; a Decoder decodes at most two at once. The SDK's deserialization-duration
-// metric is not
-// recorded for the answers Decode reads (awsaudit configures no meter).
+// of up to 256 MB is read whole and decoded; any other answer, an answer whose body breaks off,
+// and any body Decode refuses (or panics on) go to the SDK's own deserializer, with the body
+// replayed from memory: errors, request ids and retries stay the SDK's, and the output is never
+// worse than the SDK's. A larger answer is read no further than that before it goes to the SDK,
+// which reads what was read, then the rest. Each answer is read whole without waiting on any
+// other (a stalled answer in one region holds up no other), so the answers held at once are the
+// calls in flight, which the sweep's concurrency bounds; a Decoder decodes at most two at once.
+// The SDK's deserialization-duration metric is not recorded for the answers Decode reads
+// (awsaudit configures no meter).
 package ec2xml

@@ -22,14 +22,16 @@ import (
 const deserializerID = "OperationDeserializer"
 
 // Decoder decodes the DescribeInstances answers of the EC2 clients it is given to (Use). Each
-// answer is read whole, without waiting for anything (a slow or stalled answer in one region
-// never holds up another's), then decoded: at most maxDecoding at once, however many clients
-// and regions are listing. The answers held whole at once are as many as the DescribeInstances
-// calls in flight, which the sweep bounds (its concurrency). One Decoder serves a process.
+// answer is read whole (up to maxBody; a larger one is left to the SDK), without waiting for
+// anything (a slow or stalled answer in one region never holds up another's), then decoded: at
+// most maxDecoding at once, however many clients and regions are listing. The answers held whole
+// at once are as many as the DescribeInstances calls in flight, which the sweep bounds (its
+// concurrency). One Decoder serves a process.
 type Decoder struct {
 	log        *slog.Logger
 	decodeBody func([]byte) (*ec2.DescribeInstancesOutput, error) // Decode; tests replace it
 	turns      chan struct{}                                      // one token per answer decoding
+	maxBody    int64                                              // maxBody; tests lower it
 }
 
 // maxDecoding is how many answers a Decoder decodes at once: two keep two cores busy (decoding a
@@ -38,13 +40,19 @@ type Decoder struct {
 // would count as live heap and double the heap's goal.
 const maxDecoding = 2
 
+// maxBody bounds the answer a Decoder reads whole, and so the memory an answer can take before
+// it is decoded, whatever its Content-Length says or however long it streams: a larger answer
+// (EC2's pages are about 9 MB per 1,000 instances) goes to the SDK's deserializer, which reads
+// what was read, then the rest from the network.
+const maxBody = 256 << 20
+
 // New returns a Decoder. log (nil for none) gets a debug line for each answer left to the SDK's
 // deserializer.
 func New(log *slog.Logger) *Decoder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Decoder{log: log, decodeBody: Decode, turns: make(chan struct{}, maxDecoding)}
+	return &Decoder{log: log, decodeBody: Decode, turns: make(chan struct{}, maxDecoding), maxBody: maxBody}
 }
 
 // Use is an EC2 client option: the client's DescribeInstances answers are decoded with Decode,
@@ -70,10 +78,11 @@ func install(st *middleware.Stack, d *Decoder) error {
 }
 
 // deserializer decodes a 2xx answer with Decode. Anything else — a transport error, an error
-// status, a body that cannot be read whole or that Decode does not take — goes to the SDK's
-// own deserializer, given exactly what it would have had: the same response, its body replayed
-// from memory up to the same read error if there was one. Errors, their codes and request ids,
-// and so retries, stay the SDK's. It runs once per attempt, inside the retry loop.
+// status, a body that cannot be read whole, is larger than maxBody or that Decode does not take
+// — goes to the SDK's own deserializer, given exactly what it would have had: the same response,
+// its body replayed from memory up to the same read error if there was one, then the rest of
+// it. Errors, their codes and request ids, and so retries, stay the SDK's. It runs once per
+// attempt, inside the retry loop.
 type deserializer struct {
 	sdk middleware.DeserializeMiddleware
 	d   *Decoder
@@ -91,12 +100,21 @@ func (m *deserializer) HandleDeserialize(ctx context.Context, in middleware.Dese
 	_, span := tracing.StartSpan(ctx, deserializerID)
 	defer span.End()
 
+	if n := resp.ContentLength; n > m.d.maxBody {
+		m.d.leave(ctx, fmt.Sprintf("ec2xml: an answer of %d bytes, over %d", n, m.d.maxBody))
+		return m.sdk.HandleDeserialize(ctx, in, replay{out, md, nil})
+	}
 	var buf bytes.Buffer
 	if n := resp.ContentLength; n > 0 && n <= maxPresize {
 		// ReadFrom wants MinRead bytes free to see the end: without them a full buffer doubles.
 		buf.Grow(int(n) + bytes.MinRead)
 	}
-	_, rerr := buf.ReadFrom(resp.Body)
+	_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, m.d.maxBody+1))
+	if rerr == nil && int64(buf.Len()) > m.d.maxBody {
+		m.d.leave(ctx, fmt.Sprintf("ec2xml: an answer over %d bytes", m.d.maxBody))
+		resp.Body = replayBody{Reader: io.MultiReader(bytes.NewReader(buf.Bytes()), resp.Body), Closer: resp.Body}
+		return m.sdk.HandleDeserialize(ctx, in, replay{out, md, nil})
+	}
 	if rerr == nil {
 		result, derr := m.d.decodeInTurn(ctx, buf.Bytes())
 		if derr == nil {
@@ -134,10 +152,15 @@ func (d *Decoder) decode(ctx context.Context, body []byte) (out *ec2.DescribeIns
 	}()
 	out, err = d.decodeBody(body)
 	if err != nil {
-		d.log.Debug("DescribeInstances answer left to the SDK's decoder",
-			logkey.Region, awsmiddleware.GetRegion(ctx), logkey.Reason, err.Error())
+		d.leave(ctx, err.Error())
 	}
 	return out, err
+}
+
+// leave logs why an answer is left to the SDK's deserializer.
+func (d *Decoder) leave(ctx context.Context, reason string) {
+	d.log.Debug("DescribeInstances answer left to the SDK's decoder",
+		logkey.Region, awsmiddleware.GetRegion(ctx), logkey.Reason, reason)
 }
 
 // maxPresize bounds the buffer allocated ahead from Content-Length (a 1,000-instance page as EC2
