@@ -191,8 +191,6 @@ func TestUseLeavesOtherOperations(t *testing.T) {
 	}
 }
 
-// gatedClient answers stdPage with bodies whose first read waits for open, and keeps count of
-// the bodies being read at once.
 // stallingClient answers the first `stalled` calls with a body that sends nothing until open is
 // closed, and the others at once.
 type stallingClient struct {
