@@ -285,7 +285,8 @@ func TestShapeFormsAreTheSDKs(t *testing.T) {
 			read++
 		}
 	}
-	if read < 500 {
+	// The EC2 module has about 1,300; nearly all of them must read, or the forms are wrong.
+	if read < 1000 {
 		t.Errorf("%d deserializers read", read)
 	}
 	for _, f := range append(slices.Clone(funcForms), caseForms...) {
