@@ -44,9 +44,10 @@
 // and any body Decode refuses (or panics on) go to the SDK's own deserializer, with the body
 // replayed from memory: errors, request ids and retries stay the SDK's, and the output is never
 // worse than the SDK's. A larger answer is read no further than that before it goes to the SDK,
-// which reads what was read, then the rest. Each answer is read whole without waiting on any
-// other (a stalled answer in one region holds up no other), so the answers held at once are the
-// calls in flight, which the sweep's concurrency bounds; a Decoder decodes at most two at once.
+// which reads what was read, then the rest. A Decoder holds at most two answers whole at once,
+// so memory does not grow with the regions listed at once; an answer that finds no turn within a
+// second (the two held are slow or stalled) goes to the SDK's deserializer, which streams it, so
+// a slow region never holds up another's listing.
 // The SDK's deserialization-duration metric is not recorded for the answers Decode reads
 // (awsaudit configures no meter).
 package ec2xml

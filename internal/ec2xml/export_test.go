@@ -1,5 +1,7 @@
 package ec2xml
 
+import "time"
+
 // FieldsReadPaths are the fields of a DescribeInstancesOutput that decode.go fills, by fieldsRead
 // (which TestShapesOfTheFieldsRead holds to the SDK), as dotted paths of Go field names; a list's
 // elements share the list's path.
@@ -23,3 +25,6 @@ func FieldsReadPaths() []string {
 	walk("DescribeInstancesOutput", "")
 	return paths
 }
+
+// SetTurnWait sets how long d's answers wait for a turn.
+func SetTurnWait(d *Decoder, wait time.Duration) { d.turnWait = wait }

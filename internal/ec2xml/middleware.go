@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -21,24 +22,29 @@ import (
 // it, so middleware placed relative to it stays where it was.
 const deserializerID = "OperationDeserializer"
 
-// Decoder decodes the DescribeInstances answers of the EC2 clients it is given to (Use). Each
-// answer is read whole (up to maxBody; a larger one is left to the SDK), without waiting for
-// anything (a slow or stalled answer in one region never holds up another's), then decoded: at
-// most maxDecoding at once, however many clients and regions are listing. The answers held whole
-// at once are as many as the DescribeInstances calls in flight, which the sweep bounds (its
-// concurrency). One Decoder serves a process.
+// Decoder decodes the DescribeInstances answers of the EC2 clients it is given to (Use). It holds
+// at most maxHeld answers whole at once (each read whole, up to maxBody, then decoded), however
+// many clients and regions are listing, so memory does not grow with the regions listed at once.
+// An answer that finds no turn within turnWait — the answers holding them are slow or stalled —
+// is left to the SDK's deserializer, which streams it: a slow region never holds up another's
+// listing, it only costs the others the SDK's decoding. One Decoder serves a process.
 type Decoder struct {
 	log        *slog.Logger
 	decodeBody func([]byte) (*ec2.DescribeInstancesOutput, error) // Decode; tests replace it
-	turns      chan struct{}                                      // one token per answer decoding
+	turns      chan struct{}                                      // one token per answer held
 	maxBody    int64                                              // maxBody; tests lower it
+	turnWait   time.Duration                                      // turnWait; tests lower it
 }
 
-// maxDecoding is how many answers a Decoder decodes at once: two keep two cores busy (decoding a
-// page of 1,000 instances takes about 15 ms, EC2 far longer to send it), and bound the memory
-// decoding adds to the answers being read. Buffers are not kept between answers: kept, they
-// would count as live heap and double the heap's goal.
-const maxDecoding = 2
+// maxHeld is how many answers a Decoder holds at once. A page of 1,000 instances as EC2 indents
+// it is about 9 MB, which a garbage-collected heap pays about twice; two pages decoding at once
+// keep two cores busy (decoding one takes about 15 ms). Buffers are not kept between answers:
+// kept, they would count as live heap and double the heap's goal.
+const maxHeld = 2
+
+// turnWait is how long an answer waits for a turn before it is left to the SDK: longer than
+// reading and decoding a page normally takes, short against a listing's deadline.
+const turnWait = time.Second
 
 // maxBody bounds the answer a Decoder reads whole, and so the memory an answer can take before
 // it is decoded, whatever its Content-Length says or however long it streams: a larger answer
@@ -52,7 +58,7 @@ func New(log *slog.Logger) *Decoder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Decoder{log: log, decodeBody: Decode, turns: make(chan struct{}, maxDecoding), maxBody: maxBody}
+	return &Decoder{log: log, decodeBody: Decode, turns: make(chan struct{}, maxHeld), maxBody: maxBody, turnWait: turnWait}
 }
 
 // Use is an EC2 client option: the client's DescribeInstances answers are decoded with Decode,
@@ -104,6 +110,11 @@ func (m *deserializer) HandleDeserialize(ctx context.Context, in middleware.Dese
 		m.d.leave(ctx, fmt.Sprintf("ec2xml: an answer of %d bytes, over %d", n, m.d.maxBody))
 		return m.sdk.HandleDeserialize(ctx, in, replay{out, md, nil})
 	}
+	if !m.d.takeTurn(ctx) {
+		// The SDK reads the body as it would have, from the network.
+		return m.sdk.HandleDeserialize(ctx, in, replay{out, md, nil})
+	}
+	defer m.d.endTurn()
 	var buf bytes.Buffer
 	if n := resp.ContentLength; n > 0 && n <= maxPresize {
 		// ReadFrom wants MinRead bytes free to see the end: without them a full buffer doubles.
@@ -116,7 +127,7 @@ func (m *deserializer) HandleDeserialize(ctx context.Context, in middleware.Dese
 		return m.sdk.HandleDeserialize(ctx, in, replay{out, md, nil})
 	}
 	if rerr == nil {
-		result, derr := m.d.decodeInTurn(ctx, buf.Bytes())
+		result, derr := m.d.decode(ctx, buf.Bytes())
 		if derr == nil {
 			smithyhttp.CloseResponseBody(ctx, resp, false, nil)
 			out.Result = result
@@ -128,17 +139,22 @@ func (m *deserializer) HandleDeserialize(ctx context.Context, in middleware.Dese
 	return m.sdk.HandleDeserialize(ctx, in, replay{out, md, nil})
 }
 
-// decodeInTurn waits for a turn to decode body. When ctx ends first, the answer is left to the
-// SDK's deserializer, which reads it from memory as it would have from the network.
-func (d *Decoder) decodeInTurn(ctx context.Context, body []byte) (*ec2.DescribeInstancesOutput, error) {
+// takeTurn waits up to turnWait for a turn to hold an answer; false when none came (the answer
+// is left to the SDK, with a debug line) or ctx ended.
+func (d *Decoder) takeTurn(ctx context.Context) bool {
+	t := time.NewTimer(d.turnWait)
+	defer t.Stop()
 	select {
 	case d.turns <- struct{}{}:
-		defer func() { <-d.turns }()
+		return true
+	case <-t.C:
+		d.leave(ctx, fmt.Sprintf("ec2xml: no turn within %s (the %d answers held are slow)", d.turnWait, maxHeld))
 	case <-ctx.Done():
-		return nil, fmt.Errorf("ec2xml: no turn to decode: %w", ctx.Err())
 	}
-	return d.decode(ctx, body)
+	return false
 }
+
+func (d *Decoder) endTurn() { <-d.turns }
 
 // decode is Decode, logging why an answer is left to the SDK. A panic (a bug) leaves it to the
 // SDK too, with a warning.

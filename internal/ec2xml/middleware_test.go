@@ -219,37 +219,118 @@ func (b *stalledBody) Read(p []byte) (int, error) {
 
 func (b *stalledBody) Close() error { return nil }
 
-// TestStalledAnswersHoldNoOtherUp: answers stalled mid-read in some regions (more of them than
-// the answers decoded at once) never hold up another region's listing, which is decoded by
-// ec2xml while they wait; the stalled ones are decoded when they come.
+// TestStalledAnswersHoldNoOtherUp: answers stalled mid-read in some regions hold every turn; a
+// healthy region's answer, finding none within the wait, is left to the SDK's deserializer and
+// listed all the same; the stalled ones are decoded when they come.
 func TestStalledAnswersHoldNoOtherUp(t *testing.T) {
-	stall := &stallingClient{open: make(chan struct{}), stalled: 3}
+	stall := &stallingClient{open: make(chan struct{}), stalled: 2}
 	dec := ec2xml.New(nil)
-	list := func(ctx context.Context) error {
+	ec2xml.SetTurnWait(dec, 50*time.Millisecond)
+	list := func(ctx context.Context) (*ec2.DescribeInstancesOutput, error) {
 		client := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://stalling.invalid"),
 			Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), HTTPClient: stall, RetryMaxAttempts: 1}, dec.Use)
-		out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
-		if err == nil && out.Reservations[0].Instances[0].InstanceType != "" {
-			err = errors.New("the answer was not decoded by ec2xml")
-		}
-		return err
+		return client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
 	}
-	stalled := make(chan error, 3)
-	for range 3 {
-		go func() { stalled <- list(context.Background()) }()
+	stalled := make(chan error, 2)
+	for range 2 {
+		go func() {
+			out, err := list(context.Background())
+			if err == nil && out.Reservations[0].Instances[0].InstanceType != "" {
+				err = errors.New("a stalled answer was not decoded by ec2xml once it came")
+			}
+			stalled <- err
+		}()
 	}
-	for stall.calls.Load() < 3 {
+	for stall.calls.Load() < 2 {
 		runtime.Gosched()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := list(ctx); err != nil {
-		t.Fatalf("a healthy listing while three answers stall: %v", err)
+	out, err := list(ctx)
+	if err != nil {
+		t.Fatalf("a healthy listing while two answers stall: %v", err)
+	}
+	if out.Reservations[0].Instances[0].InstanceType == "" {
+		t.Error("the healthy answer was decoded by ec2xml, though every turn was held")
 	}
 	close(stall.open)
-	for range 3 {
+	for range 2 {
 		if err := <-stalled; err != nil {
 			t.Error(err)
 		}
 	}
 }
+
+// TestDecoderHoldsTwoAnswersAtOnce runs four DescribeInstances through clients sharing a Decoder:
+// two answers are read at once, the others wait their turn, and all four are decoded by ec2xml.
+func TestDecoderHoldsTwoAnswersAtOnce(t *testing.T) {
+	gate := &gatedClient{open: make(chan struct{})}
+	dec := ec2xml.New(nil)
+	ec2xml.SetTurnWait(dec, time.Minute)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			client := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://gated.invalid"),
+				Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), HTTPClient: gate, RetryMaxAttempts: 1}, dec.Use)
+			out, err := client.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
+			if err == nil && out.Reservations[0].Instances[0].InstanceType != "" {
+				err = errors.New("the answer was not decoded by ec2xml")
+			}
+			errs <- err
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for gate.calls.Load() < 4 || gate.reading.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d answers, %d being read", gate.calls.Load(), gate.reading.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(gate.open)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if most := gate.most.Load(); most != 2 {
+		t.Errorf("%d answers read at once, want 2", most)
+	}
+}
+
+// gatedClient answers every call with a body that counts the bodies being read and sends
+// nothing until open is closed.
+type gatedClient struct {
+	open           chan struct{}
+	calls, reading atomic.Int32
+	most           atomic.Int32
+}
+
+func (c *gatedClient) Do(req *http.Request) (*http.Response, error) {
+	c.calls.Add(1)
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, ContentLength: int64(len(stdPage)),
+		Body: &gatedBody{c: c, r: strings.NewReader(stdPage)}, Request: req}, nil
+}
+
+type gatedBody struct {
+	c             *gatedClient
+	r             *strings.Reader
+	started, done bool
+}
+
+func (b *gatedBody) Read(p []byte) (int, error) {
+	if !b.started {
+		b.started = true
+		n := b.c.reading.Add(1)
+		for m := b.c.most.Load(); n > m && !b.c.most.CompareAndSwap(m, n); m = b.c.most.Load() {
+		}
+		<-b.c.open
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.c.reading.Add(-1)
+	}
+	return n, err
+}
+
+func (b *gatedBody) Close() error { return nil }
