@@ -20,7 +20,6 @@ import (
 	"github.com/awsaudit/awsaudit/enforcer"
 	"github.com/awsaudit/awsaudit/functions/internal/lambdaboot"
 	"github.com/awsaudit/awsaudit/internal/config"
-	"github.com/awsaudit/awsaudit/internal/essink"
 	"github.com/awsaudit/awsaudit/internal/logkey"
 	"github.com/awsaudit/awsaudit/internal/metrics"
 )
@@ -40,21 +39,7 @@ func main() {
 // spool what is not written on the queue, which is as durable and quicker than waiting: one
 // attempt is bounded to a few seconds and a request is tried three times with short waits, about
 // 16 s at worst, where the CLI's defaults (30 s, five attempts) would outlast the invocation.
-const (
-	eventSinkTimeout      = 5 * time.Second
-	eventSinkRetryMax     = 2
-	eventSinkItemRetryMax = 2
-	eventSinkRetryWaitMin = 100 * time.Millisecond
-	eventSinkRetryWaitMax = time.Second
-)
-
-// eventSink sizes the Elasticsearch sink for the enforcer's invocations.
-func eventSink(c *essink.Config) {
-	c.Timeout = eventSinkTimeout
-	c.RetryMax = eventSinkRetryMax
-	c.ItemRetryMax = eventSinkItemRetryMax
-	c.RetryWaitMin, c.RetryWaitMax = eventSinkRetryWaitMin, eventSinkRetryWaitMax
-}
+var eventSink = lambdaboot.Patience{Timeout: 5 * time.Second, RetryMax: 2, ItemRetryMax: 2, WaitMin: 100 * time.Millisecond, WaitMax: time.Second}
 
 // setup builds the handler from the environment.
 func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slog.Logger, level *slog.LevelVar) (*enforcer.Handler, error) {
@@ -63,7 +48,7 @@ func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slo
 			return fmt.Errorf("%s: the enforcer sends rechecks and spooled documents to its queue; set it to the queue's URL", config.EnvQueueURL)
 		}
 		return nil
-	}, eventSink)
+	}, eventSink.Apply)
 	if err != nil {
 		return nil, err
 	}

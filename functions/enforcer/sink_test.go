@@ -13,7 +13,7 @@ import (
 // leaves for writing, and the settings read from the environment are kept.
 func TestEventSink(t *testing.T) {
 	c := essink.Config{URL: "https://es.example.com"}
-	eventSink(&c)
+	eventSink.Apply(&c)
 	if c.URL != "https://es.example.com" || c.Timeout != 5*time.Second || c.RetryMax != 2 || c.ItemRetryMax != 2 {
 		t.Fatalf("config %+v", c)
 	}

@@ -26,7 +26,6 @@ import (
 	"github.com/awsaudit/awsaudit/functions/internal/lambdaboot"
 	"github.com/awsaudit/awsaudit/internal/config"
 	"github.com/awsaudit/awsaudit/internal/document"
-	"github.com/awsaudit/awsaudit/internal/essink"
 	"github.com/awsaudit/awsaudit/internal/logkey"
 	"github.com/awsaudit/awsaudit/internal/metrics"
 	"github.com/awsaudit/awsaudit/reconciler"
@@ -60,21 +59,7 @@ const (
 // 10 s) take about 150 s for one request to an Elasticsearch that accepts connections and never
 // answers. The write's deadline bounds the whole write whatever the sink does; this bounds one
 // request, so that a hung cluster is given up while there is time to spool.
-const (
-	sweepSinkTimeout      = 10 * time.Second
-	sweepSinkRetryMax     = 2
-	sweepSinkItemRetryMax = 2
-	sweepSinkRetryWaitMin = 200 * time.Millisecond
-	sweepSinkRetryWaitMax = 2 * time.Second
-)
-
-// sweepSink sizes the Elasticsearch sink for the reconciler's invocations.
-func sweepSink(c *essink.Config) {
-	c.Timeout = sweepSinkTimeout
-	c.RetryMax = sweepSinkRetryMax
-	c.ItemRetryMax = sweepSinkItemRetryMax
-	c.RetryWaitMin, c.RetryWaitMax = sweepSinkRetryWaitMin, sweepSinkRetryWaitMax
-}
+var sweepSink = lambdaboot.Patience{Timeout: 10 * time.Second, RetryMax: 2, ItemRetryMax: 2, WaitMin: 200 * time.Millisecond, WaitMax: 2 * time.Second}
 
 // runner runs one sweep per invocation.
 type runner struct {
@@ -88,7 +73,7 @@ type runner struct {
 
 // setup builds the runner from the environment.
 func setup(ctx context.Context, getenv config.Getenv, stdout io.Writer, log *slog.Logger, level *slog.LevelVar) (*runner, error) {
-	env, err := lambdaboot.Boot(ctx, "reconciler", getenv, stdout, log, level, nil, sweepSink)
+	env, err := lambdaboot.Boot(ctx, "reconciler", getenv, stdout, log, level, nil, sweepSink.Apply)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 // leaves to a sweep that used all its time, and the settings read from the environment are kept.
 func TestSweepSink(t *testing.T) {
 	c := essink.Config{URL: "https://es.example.com"}
-	sweepSink(&c)
+	sweepSink.Apply(&c)
 	if c.URL != "https://es.example.com" || c.Timeout != 10*time.Second || c.RetryMax != 2 || c.ItemRetryMax != 2 {
 		t.Fatalf("config %+v", c)
 	}

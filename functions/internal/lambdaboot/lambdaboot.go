@@ -111,6 +111,21 @@ func LoadPolicy(ctx context.Context, cfg config.Lambda, params secrets.Parameter
 // its sink's patience to its own timeout.
 type SinkOption func(*essink.Config)
 
+// Patience is how long a function's sink waits on Elasticsearch: one attempt's timeout, the
+// retries of a request and of failed bulk items, and the waits between tries.
+type Patience struct {
+	Timeout                time.Duration
+	RetryMax, ItemRetryMax int
+	WaitMin, WaitMax       time.Duration
+}
+
+// Apply sets p on c; it is a SinkOption.
+func (p Patience) Apply(c *essink.Config) {
+	c.Timeout = p.Timeout
+	c.RetryMax, c.ItemRetryMax = p.RetryMax, p.ItemRetryMax
+	c.RetryWaitMin, c.RetryWaitMax = p.WaitMin, p.WaitMax
+}
+
 // OpenSink returns where documents go: Elasticsearch, with credentials read by name; without an
 // Elasticsearch URL, the log (stdout) as _bulk NDJSON, replayable with `awsaudit ship`.
 // Credentials in plain environment variables are refused (CheckNoPlainSecrets). The sink keeps
