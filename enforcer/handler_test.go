@@ -428,14 +428,21 @@ func TestHandlerSafetyRails(t *testing.T) {
 	}
 }
 
-func TestHandlerCreatorMatchesTagWithConfirm(t *testing.T) {
+// confirmPolicy requires created_by (an IAM user, as -c checks it), department and project, with
+// no grace, in report mode.
+func confirmPolicy(t *testing.T) *enforcer.Policy {
+	t.Helper()
 	p := enforcer.New("created_by", "department", "project")
 	p.Tags[0].IAMUser = true
 	p.Grace, p.Action = 0, enforcer.ActionReport
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	w := newHWorld(t, p)
+	return p
+}
+
+func TestHandlerCreatorMatchesTagWithConfirm(t *testing.T) {
+	w := newHWorld(t, confirmPolicy(t))
 	w.iam.users = []string{"alice", "bob"}
 	w.ec2.add(iA, w.clock.Now(), "created_by", "alice", "project", "checkout")
 	w.ec2.add(iB, w.clock.Now(), "created_by", "bob", "project", "checkout")
@@ -650,13 +657,7 @@ func TestHandlerLogsEachInstanceNotFound(t *testing.T) {
 // TestHandlerAutoScalingLaunch: an Auto Scaling launch is recorded as the service's, and its
 // session name "AutoScaling" never matches a created_by tag.
 func TestHandlerAutoScalingLaunch(t *testing.T) {
-	p := enforcer.New("created_by", "department", "project")
-	p.Tags[0].IAMUser = true
-	p.Grace, p.Action = 0, enforcer.ActionReport
-	if err := p.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	w := newHWorld(t, p)
+	w := newHWorld(t, confirmPolicy(t))
 	w.iam.users = []string{"AutoScaling"}
 	w.ec2.add(iA, w.clock.Now(), "created_by", "AutoScaling", "aws:autoscaling:groupName", "web")
 	w.mustHandle(t, w.hEventBy(hAutoScaling, "ev-asg", iA))
